@@ -1,0 +1,397 @@
+"""Reading and writing NRRD images and paired nodule data sets (method step 1)."""
+
+import os
+from pathlib import Path
+
+import nrrd
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils import Bunch
+from tqdm.auto import tqdm
+
+from .utils._batch import LazyImageBatch, check_image_batch, stack_images
+
+__all__ = [
+    "NrrdLoader",
+    "load_nodule_dataset",
+    "read_nrrd",
+    "write_nrrd",
+]
+
+MANIFEST_NAME = "manifest.csv"
+REQUIRED_COLUMNS = ("id", "full", "nodule", "malignancy")
+
+# In LPS space +x points to the patient's left and +y to the posterior: a slice whose
+# columns run along +x and rows along +y is in radiological orientation (patient's
+# right on the viewer's left). RAS space has both axes reversed.
+_SPACE_SIGN = {
+    "left-posterior-superior": (1, 1),
+    "LPS": (1, 1),
+    "right-anterior-superior": (-1, -1),
+    "RAS": (-1, -1),
+    "left-anterior-superior": (1, -1),
+    "LAS": (1, -1),
+}
+
+
+def _spacing_and_flips(header, ndim):
+    """Return in-plane spacing ``(row, col)`` and which axes to flip."""
+    directions = header.get("space directions")
+    flips = [False, False]
+    if directions is not None:
+        directions = np.asarray(
+            [d if d is not None else [np.nan] * ndim for d in directions], dtype=float
+        )
+        # Rows of ``space directions`` follow NRRD axis order: x (col), y (row), z.
+        col_dir, row_dir = directions[0], directions[1]
+        spacing = (
+            float(np.linalg.norm(row_dir[:2])),
+            float(np.linalg.norm(col_dir[:2])),
+        )
+        signs = _SPACE_SIGN.get(header.get("space"))
+        if signs is not None and directions.shape[1] >= 2:
+            # Only axis-aligned directions are flipped; oblique ones are kept as is.
+            if abs(col_dir[0]) > abs(col_dir[1]):
+                flips[1] = np.sign(col_dir[0]) * signs[0] < 0
+            if abs(row_dir[1]) > abs(row_dir[0]):
+                flips[0] = np.sign(row_dir[1]) * signs[1] < 0
+    elif "spacings" in header:
+        spacings = header["spacings"]
+        spacing = (float(spacings[1]), float(spacings[0]))
+    else:
+        spacing = (1.0, 1.0)
+    return spacing, flips
+
+
+def read_nrrd(path):
+    """Read a 2D image (or a one-slice volume) from an NRRD file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The NRRD file.
+
+    Returns
+    -------
+    image : ndarray of shape (H, W)
+        Indexed ``[row, col]``, in the file's dtype (HU for CT). NRRD stores the x
+        axis fastest; the image is transposed accordingly and, for axis-aligned
+        images in a known patient space (LPS, RAS, LAS), flipped so that it appears
+        in radiological orientation (patient's right on the viewer's left).
+    header : dict
+        The NRRD header, plus ``"spacing"``: the in-plane pixel spacing
+        ``(row_mm, col_mm)`` (1, 1 when the file has none).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not a readable NRRD, or holds neither a 2D image nor a
+        volume with a single slice.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from skradnod.io import read_nrrd, write_nrrd
+    >>> path = os.path.join(tempfile.mkdtemp(), "image.nrrd")
+    >>> image = np.arange(12, dtype=np.int16).reshape(3, 4)
+    >>> write_nrrd(path, image, spacing=(0.7, 0.6))
+    >>> read, header = read_nrrd(path)
+    >>> bool((read == image).all()), header["spacing"]
+    (True, (0.7, 0.6))
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"NRRD file not found: {os.fspath(path)!r}")
+    try:
+        data, header = nrrd.read(os.fspath(path), index_order="C")
+    except Exception as exc:  # pynrrd raises several types for corrupt files
+        raise ValueError(
+            f"Cannot read NRRD file {os.fspath(path)!r}: {exc}"
+        ) from exc
+    header = dict(header)
+    if data.ndim == 3:
+        if data.shape[0] != 1:
+            raise ValueError(
+                f"NRRD file {os.fspath(path)!r} holds a volume of {data.shape[0]} "
+                f"slices (shape {data.shape}); skradnod needs 2D images or "
+                "single-slice volumes."
+            )
+        data = data[0]
+    elif data.ndim != 2:
+        raise ValueError(
+            f"NRRD file {os.fspath(path)!r} is {data.ndim}-dimensional "
+            f"(shape {data.shape}); skradnod needs 2D images."
+        )
+    spacing, flips = _spacing_and_flips(header, int(header.get("dimension", 2)))
+    if flips[0]:
+        data = data[::-1]
+    if flips[1]:
+        data = data[:, ::-1]
+    header["spacing"] = spacing
+    return np.ascontiguousarray(data), header
+
+
+def write_nrrd(path, array, spacing=None):
+    """Write a 2D image as a gzip-encoded NRRD file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination file; parent folders are created.
+    array : array-like of shape (H, W)
+        The image, indexed ``[row, col]``.
+    spacing : float or (float, float), default=None
+        Pixel spacing in mm, ``(row, col)`` or one value for both. None writes no
+        spacing (read back as 1, 1).
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from skradnod.io import write_nrrd
+    >>> write_nrrd(os.path.join(tempfile.mkdtemp(), "a.nrrd"), np.zeros((8, 8)))
+    """
+    array = np.asarray(array)
+    if array.ndim != 2:
+        raise ValueError(
+            f"write_nrrd writes 2D images; got shape {array.shape} for {path!r}."
+        )
+    header = {"encoding": "gzip"}
+    if spacing is not None:
+        row, col = (spacing, spacing) if np.isscalar(spacing) else spacing
+        # NRRD lists axes x (columns) first.
+        header["spacings"] = [float(col), float(row)]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nrrd.write(os.fspath(path), np.ascontiguousarray(array), header, index_order="C")
+
+
+def _read_manifest(path):
+    path = Path(path)
+    if path.is_dir():
+        manifest_path = path / MANIFEST_NAME
+    else:
+        manifest_path = path
+    if not manifest_path.is_file():
+        raise FileNotFoundError(
+            f"No manifest found at {os.fspath(manifest_path)!r}: a data set folder "
+            f"must hold {MANIFEST_NAME} with columns {', '.join(REQUIRED_COLUMNS)} "
+            "(and optionally patient_id)."
+        )
+    manifest = pd.read_csv(manifest_path)
+    missing = [c for c in REQUIRED_COLUMNS if c not in manifest.columns]
+    if missing:
+        raise ValueError(
+            f"Manifest {os.fspath(manifest_path)!r} lacks column(s) {missing}; it "
+            f"has {list(manifest.columns)}."
+        )
+    if manifest["id"].duplicated().any():
+        dup = manifest.loc[manifest["id"].duplicated(), "id"].tolist()[:5]
+        raise ValueError(
+            f"Manifest {os.fspath(manifest_path)!r} repeats id(s) {dup}."
+        )
+    labels = pd.to_numeric(manifest["malignancy"], errors="coerce")
+    bad = ~labels.isin([1, 2, 3, 4, 5])
+    if bad.any():
+        rows = manifest.loc[bad, ["id", "malignancy"]].head(5).to_dict("records")
+        raise ValueError(
+            f"Manifest {os.fspath(manifest_path)!r}: malignancy must be an integer "
+            f"1-5; {int(bad.sum())} row(s) are not, e.g. {rows}."
+        )
+    return manifest, manifest_path.parent
+
+
+def load_nodule_dataset(path, *, lazy=False):
+    """Load a folder of (full slice, nodule crop) NRRD pairs with their labels.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A folder holding ``manifest.csv``, or the manifest file itself. The
+        manifest has columns ``id, full, nodule, malignancy`` and optionally
+        ``patient_id``; ``full`` and ``nodule`` are paths relative to the
+        manifest's folder. Other columns (ratings, nodule centre ``cx, cy``) are
+        carried into ``frame``.
+    lazy : bool, default=False
+        If True, ``frame``, ``full`` and ``nodule`` hold absolute paths and no
+        image is read; every skradnod transformer accepts paths (see
+        :class:`NrrdLoader`). If False, images are read into memory.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        frame : DataFrame indexed by id, with columns ``full``, ``nodule`` (arrays
+            or paths) and the manifest's extra columns.
+        full : ndarray of shape (n, 512, 512) or list of str
+            Full slices (paths when ``lazy``).
+        nodule : ndarray of shape (n,) and dtype object, or list of str
+            Nodule crops (sizes differ).
+        target : ndarray of shape (n,)
+            Malignancy 1-5.
+        groups : ndarray of shape (n,) or None
+            Patient ids when the manifest has ``patient_id``.
+        ids : ndarray of shape (n,)
+        manifest : DataFrame, the manifest as read.
+
+    Raises
+    ------
+    FileNotFoundError
+        For a missing manifest or image file (naming the file and the row).
+    ValueError
+        For a missing column, a label outside 1-5, or an unreadable or non-2D
+        image (naming the file and the row).
+    """
+    manifest, root = _read_manifest(path)
+    paths = {}
+    for column in ("full", "nodule"):
+        resolved = []
+        for row_id, rel in zip(manifest["id"], manifest[column]):
+            if not isinstance(rel, str) or not rel:
+                raise ValueError(
+                    f"Manifest row id={row_id!r}: column {column!r} holds no path "
+                    f"({rel!r})."
+                )
+            file = (root / rel).resolve()
+            if not file.is_file():
+                raise FileNotFoundError(
+                    f"Manifest row id={row_id!r}: {column} image not found: "
+                    f"{os.fspath(file)!r}"
+                )
+            resolved.append(os.fspath(file))
+        paths[column] = resolved
+
+    if lazy:
+        full, nodule = paths["full"], paths["nodule"]
+    else:
+        images = {"full": [], "nodule": []}
+        pairs = zip(manifest["id"], paths["full"], paths["nodule"])
+        for row_id, full_path, nodule_path in tqdm(
+            pairs, total=len(manifest), desc="Reading NRRD pairs",
+            disable=len(manifest) < 200, unit="pair",
+        ):
+            for column, file in (("full", full_path), ("nodule", nodule_path)):
+                try:
+                    image, _ = read_nrrd(file)
+                except (ValueError, FileNotFoundError) as exc:
+                    raise type(exc)(f"Manifest row id={row_id!r}: {exc}") from exc
+                images[column].append(image)
+        full = stack_images(images["full"], dtype=images["full"][0].dtype)
+        nodule = stack_images(images["nodule"], dtype=images["nodule"][0].dtype)
+        if full.dtype != object:
+            # frame cells hold one 2D array each
+            full_cells = np.empty(len(full), dtype=object)
+            for i, image in enumerate(full):
+                full_cells[i] = image
+        else:
+            full_cells = full
+        nodule_cells = nodule if nodule.dtype == object else list(nodule)
+
+    ids = manifest["id"].to_numpy()
+    extra = [
+        c for c in manifest.columns
+        if c not in ("id", "full", "nodule", "malignancy", "patient_id")
+    ]
+    frame = pd.DataFrame(
+        {
+            "full": full if lazy else list(full_cells),
+            "nodule": nodule if lazy else list(nodule_cells),
+        },
+        index=pd.Index(ids, name="id"),
+    )
+    for column in extra:
+        frame[column] = manifest[column].to_numpy()
+    groups = (
+        manifest["patient_id"].to_numpy() if "patient_id" in manifest.columns else None
+    )
+    return Bunch(
+        frame=frame,
+        full=full,
+        nodule=nodule,
+        target=manifest["malignancy"].astype(int).to_numpy(),
+        groups=groups,
+        ids=ids,
+        manifest=manifest,
+    )
+
+
+class NrrdLoader(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
+    """Read an image batch of NRRD paths into arrays; arrays pass through.
+
+    Put it first in a pipeline so that a pipeline fitted on arrays also runs on
+    paths (``skradnod.io.load_nodule_dataset(..., lazy=True)``).
+
+    Parameters
+    ----------
+    lazy : bool, default=False
+        If True, return a :class:`~skradnod.utils.LazyImageBatch` that reads each
+        image only when it is accessed (later image transformers then append their
+        per-image step instead of computing), keeping memory to a few images.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skradnod.io import NrrdLoader
+    >>> NrrdLoader().fit_transform(np.zeros((2, 4, 4), dtype=np.int16)).dtype
+    dtype('float32')
+    """
+
+    _parameter_constraints = {"lazy": ["boolean"]}
+
+    def __init__(self, lazy=False):
+        self.lazy = lazy
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Validate parameters; the loader learns nothing.
+
+        Parameters
+        ----------
+        X : image batch
+            Ignored apart from validation of its form.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : NrrdLoader
+        """
+        if not self.lazy:
+            check_image_batch(X, allow_lazy=True)
+        return self
+
+    def transform(self, X):
+        """Read the images.
+
+        Parameters
+        ----------
+        X : image batch (paths, arrays or a lazy batch)
+
+        Returns
+        -------
+        images : ndarray of shape (n, H, W), object ndarray of shape (n,), or
+            LazyImageBatch
+            float32 images (3D when sizes agree).
+        """
+        if self.lazy:
+            if isinstance(X, LazyImageBatch):
+                return X
+            if hasattr(X, "to_numpy"):
+                X = X.to_numpy()
+            if isinstance(X, np.ndarray) and X.dtype != object:
+                X = check_image_batch(X)
+            return LazyImageBatch(list(X))
+        batch = check_image_batch(X)
+        if isinstance(batch, np.ndarray):
+            return batch.astype(np.float32, copy=False)
+        return stack_images(batch)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        tags.input_tags.string = True
+        return tags
+

@@ -1,0 +1,12 @@
+"""Utilities shared by skradnod's estimators: image batches and discovery."""
+
+from ._batch import LazyImageBatch, check_image_batch, is_path, stack_images
+from .discovery import all_estimators
+
+__all__ = [
+    "LazyImageBatch",
+    "all_estimators",
+    "check_image_batch",
+    "is_path",
+    "stack_images",
+]
