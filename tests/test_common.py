@@ -32,6 +32,10 @@ def _make(module, name, **params):
 # with their defaults.
 INSTANCES = {
     # --- preprocessing / io ---
+    # The common check batch is in HU; CLAHE's default range is [0, 1].
+    "CLAHE": lambda: _make(
+        "skradnod.preprocessing", "CLAHE", value_range=(-1000.0, 400.0)
+    ),
     # --- end preprocessing / io ---
     # --- radiomics / feature_selection / cleaning ---
     # --- end radiomics / feature_selection / cleaning ---
