@@ -1,0 +1,105 @@
+"""Multi-task full-slice network: malignancy class and nodule centre.
+
+The method's last full-slice model (step 9) shares one backbone between a
+classification head and a regression head predicting the nodule's centre
+``(x, y)`` scaled to ``[0, 1]``, which pushes the backbone to attend to the
+nodule, a small part of a 512 x 512 slice.
+"""
+
+from torch import nn
+
+from ._transfer import BACKBONES, TransferNet
+
+__all__ = ["MultiTaskNet"]
+
+
+class MultiTaskNet(nn.Module):
+    """A shared backbone with a classification head and a centre head.
+
+    Parameters
+    ----------
+    backbone : str or nn.Module, default="resnet50"
+        One of :class:`TransferNet`'s backbones (``"resnet50"``,
+        ``"densenet121"``, ``"inception_v3"``, ``"inception_resnet_v2"``), or a
+        module mapping images ``(n, 1, H, W)`` to features ``(n, F)`` that has a
+        ``num_features`` attribute, such as :class:`NoduleCNN`'s trunk.
+    weights : None, "imagenet" or path, default=None
+        Pretrained weights of a named backbone (see :class:`TransferNet`).
+        Ignored for a module.
+    in_chans : int, default=1
+        Input channels of a named backbone.
+    num_classes : int, default=5
+        Outputs of the classification head.
+    freeze : bool, default=False
+        Freeze a named backbone (see :class:`TransferNet`).
+    dropout : float, default=0.0
+        Dropout on the shared features before both heads.
+
+    Attributes
+    ----------
+    backbone : nn.Module
+        The shared feature extractor.
+    classifier : nn.Linear
+        Class logits.
+    regressor : nn.Sequential
+        Linear layer with 2 outputs and a sigmoid: the centre ``(x, y)`` in
+        ``[0, 1]``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skradnod.nn import MultiTaskNet
+    >>> net = MultiTaskNet("resnet50", num_classes=2)
+    >>> logits, centres = net(torch.rand(2, 1, 32, 32))
+    >>> logits.shape, centres.shape
+    (torch.Size([2, 2]), torch.Size([2, 2]))
+    """
+
+    def __init__(
+        self,
+        backbone="resnet50",
+        weights=None,
+        in_chans=1,
+        num_classes=5,
+        freeze=False,
+        dropout=0.0,
+    ):
+        super().__init__()
+        if isinstance(backbone, str):
+            if backbone not in BACKBONES:
+                raise ValueError(
+                    f"Unknown backbone {backbone!r}; choose one of "
+                    f"{sorted(BACKBONES)} or pass a module with num_features."
+                )
+            # TransferNet builds and adapts the backbone; only its feature part
+            # is kept (its own head is dropped).
+            transfer = TransferNet(
+                backbone, weights=weights, in_chans=in_chans, freeze=freeze
+            )
+            transfer.head = nn.Identity()
+            transfer.dropout = nn.Identity()
+            self.backbone = transfer
+            num_features = transfer.num_features
+        elif isinstance(backbone, nn.Module):
+            if not hasattr(backbone, "num_features"):
+                raise ValueError(
+                    f"The backbone module {type(backbone).__name__} needs a "
+                    "num_features attribute (the width of its output features)."
+                )
+            self.backbone = backbone
+            num_features = backbone.num_features
+        else:
+            raise ValueError(
+                "backbone must be a backbone name or an nn.Module; got "
+                f"{backbone!r}."
+            )
+        self.num_features = num_features
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(num_features, num_classes)
+        self.regressor = nn.Sequential(nn.Linear(num_features, 2), nn.Sigmoid())
+
+    def forward(self, x):
+        if x.ndim == 3:
+            x = x.unsqueeze(1)
+        features = self.dropout(self.backbone(x))
+        return self.classifier(features), self.regressor(features)
