@@ -1,0 +1,813 @@
+"""The shared training recipe of skradnod's neural-network estimators.
+
+:class:`BaseNetClassifier` is a :class:`skorch.NeuralNetClassifier` that trains
+the way the method's step 10 says (AdamW, ReduceLROnPlateau on the validation
+loss, early stopping that restores the best weights, class-weighted
+cross-entropy, a stratified (and patient-grouped) validation split) and feeds
+image batches of the data contract to the module, with training-time
+augmentation (step 5) inside the training data loader only.
+
+Every concrete estimator (``NoduleCNNClassifier``, ``FeatureNetClassifier``,
+``FusionClassifier``, the full-slice models) subclasses it and customises the
+recipe only through the hooks listed in the class's Notes; the fit loop itself
+is skorch's.
+"""
+
+import inspect
+import warnings
+from contextlib import contextmanager
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from skorch import NeuralNetClassifier
+from skorch.callbacks import (
+    EarlyStopping,
+    EpochScoring,
+    EpochTimer,
+    LRScheduler,
+    PassthroughScoring,
+    PrintLog,
+    ProgressBar,
+)
+from skorch.utils import get_map_location, is_dataset, to_device, to_tensor
+from sklearn.base import _fit_context
+from sklearn.model_selection import (
+    GroupShuffleSplit,
+    ShuffleSplit,
+    StratifiedGroupKFold,
+    StratifiedShuffleSplit,
+)
+from sklearn.utils import check_random_state, compute_class_weight
+from sklearn.utils._param_validation import (
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+
+from ..utils import LazyImageBatch, check_image_batch
+
+__all__ = [
+    "BaseNetClassifier",
+    "BatchCollate",
+    "NetDataset",
+    "augment_batch",
+    "resolve_device",
+]
+
+
+def resolve_device(device):
+    """Return the torch device string for ``device`` (``"auto"`` -> cuda or cpu).
+
+    Examples
+    --------
+    >>> from skradnod.models._base import resolve_device
+    >>> resolve_device("cpu")
+    'cpu'
+    """
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+# --------------------------------------------------------------------------- #
+# Data: a Dataset over the data contract, and a collate that batches + augments
+# --------------------------------------------------------------------------- #
+def _n_samples(X):
+    if isinstance(X, dict):
+        lengths = {key: _n_samples(value) for key, value in X.items()}
+        if len(set(lengths.values())) != 1:
+            raise ValueError(
+                f"The inputs of a multi-input X differ in length: {lengths}."
+            )
+        return next(iter(lengths.values()))
+    return len(X)
+
+
+def _sample(X, i):
+    """Sample ``i`` of X as float32 numpy; a 2D sample (an image) gets a channel."""
+    if isinstance(X, dict):
+        return {key: _sample(value, i) for key, value in X.items()}
+    item = np.asarray(X[i], dtype=np.float32)
+    if item.ndim == 2:
+        # Image batches are (n, H, W) by the data contract; conv nets want (C, H, W).
+        item = item[np.newaxis]
+    return item
+
+
+def _take(X, indices):
+    if isinstance(X, dict):
+        return {key: _take(value, indices) for key, value in X.items()}
+    if isinstance(X, (np.ndarray, LazyImageBatch)):
+        return X[indices]
+    return [X[i] for i in indices]
+
+
+class NetDataset(torch.utils.data.Dataset):
+    """A torch Dataset over an image batch, a feature table or a dict of them.
+
+    Parameters
+    ----------
+    X : ndarray, list of ndarray, LazyImageBatch or dict of those
+        The input. ``X[i]`` is read only when sample ``i`` is requested, so a
+        :class:`~skradnod.utils.LazyImageBatch` loads (and preprocesses) its
+        images inside the data loader, a few batches at a time. 2D samples
+        (images) are returned with a leading channel axis.
+    y : ndarray of shape (n_samples,) or None, default=None
+        Encoded targets (``int64``); None at predict time.
+
+    Notes
+    -----
+    ``X`` and ``y`` are public attributes so that skorch's scoring callbacks
+    (``skorch.utils.data_from_dataset``) can reach them through a ``Subset``.
+    """
+
+    def __init__(self, X, y=None):
+        self.X = X
+        self.y = y
+        self.n_samples = _n_samples(X)
+        if y is not None and len(y) != self.n_samples:
+            raise ValueError(
+                f"X has {self.n_samples} samples but y has {len(y)}."
+            )
+
+    def __len__(self):
+        return self.n_samples
+
+    def __getitem__(self, i):
+        yi = self.y[i] if self.y is not None else 0
+        return _sample(self.X, i), yi
+
+
+def augment_batch(x, *, rotation=15.0, flip=True, generator=None):
+    """Randomly flip and rotate every image of a batch (method step 5).
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (N, C, H, W)
+        Image batch.
+    rotation : float, default=15.0
+        Each image is rotated by an angle drawn uniformly from
+        ``[-rotation, rotation]`` degrees (bilinear, border values extended, as
+        Keras' ``fill_mode="nearest"`` did in the thesis). 0 disables rotation.
+    flip : bool, default=True
+        Flip each image horizontally and, independently, vertically with
+        probability 1/2.
+    generator : torch.Generator or None, default=None
+        Random source; None uses torch's global generator (seeded by the
+        estimator's ``random_state``).
+
+    Returns
+    -------
+    x_aug : torch.Tensor of shape (N, C, H, W)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skradnod.models._base import augment_batch
+    >>> x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    >>> augment_batch(x, rotation=0.0).shape
+    torch.Size([1, 1, 4, 4])
+    """
+    n = x.shape[0]
+    if flip:
+        # Batched masks instead of a per-sample Python loop: the loader's cost
+        # must stay negligible next to the net (see benchmarks/bench_training.py).
+        shape = (n,) + (1,) * (x.ndim - 1)
+        hflip = torch.rand(n, generator=generator) < 0.5
+        vflip = torch.rand(n, generator=generator) < 0.5
+        x = torch.where(hflip.view(shape).to(x.device), x.flip(-1), x)
+        x = torch.where(vflip.view(shape).to(x.device), x.flip(-2), x)
+    if rotation:
+        angle = (torch.rand(n, generator=generator) * 2 - 1) * np.deg2rad(rotation)
+        cos, sin = torch.cos(angle), torch.sin(angle)
+        zero = torch.zeros_like(angle)
+        theta = torch.stack(
+            [torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1
+        ).to(device=x.device, dtype=x.dtype)
+        grid = torch.nn.functional.affine_grid(theta, x.shape, align_corners=False)
+        x = torch.nn.functional.grid_sample(
+            x, grid, mode="bilinear", padding_mode="border", align_corners=False
+        )
+    return x
+
+
+def _stack(items):
+    if isinstance(items[0], dict):
+        return {key: _stack([item[key] for item in items]) for key in items[0]}
+    return torch.from_numpy(np.stack(items))
+
+
+def _augment(x, rotation):
+    if isinstance(x, dict):
+        return {key: _augment(value, rotation) for key, value in x.items()}
+    if x.ndim == 4:  # (N, C, H, W): an image input; feature rows pass unchanged
+        return augment_batch(x, rotation=rotation)
+    return x
+
+
+class BatchCollate:
+    """Collate ``(X_i, y_i)`` samples into tensors, augmenting images if asked.
+
+    A picklable callable (so ``iterator_train__num_workers > 0`` works): it
+    stacks the samples with numpy (cheaper than torch's generic collate) and,
+    when ``augment`` is True, applies :func:`augment_batch` to every 4D
+    (image) tensor of the batch.
+
+    Parameters
+    ----------
+    augment : bool, default=False
+        Whether to augment (True only for the training iterator).
+    rotation : float, default=15.0
+        Rotation range in degrees, see :func:`augment_batch`.
+    """
+
+    def __init__(self, augment=False, rotation=15.0):
+        self.augment = augment
+        self.rotation = rotation
+
+    def __call__(self, batch):
+        xs, ys = zip(*batch)
+        X = _stack(xs)
+        y = torch.as_tensor(np.asarray(ys))
+        if self.augment:
+            X = _augment(X, self.rotation)
+        return X, y
+
+
+# --------------------------------------------------------------------------- #
+# Callbacks helpers
+# --------------------------------------------------------------------------- #
+def _valid_accuracy(net, X, y):
+    """Accuracy on the encoded labels (``net.predict`` returns decoded ones)."""
+    proba = net.predict_proba(X)
+    return float(np.mean(proba.argmax(axis=1) == np.asarray(y)))
+
+
+class BaseNetClassifier(NeuralNetClassifier):
+    """skorch classifier with skradnod's training recipe (method step 10).
+
+    Subclasses set the default ``module`` and how ``X`` is checked; everything
+    else (optimiser, scheduler, early stopping, class weights, validation
+    split, augmentation, device, seeding, label decoding) lives here.
+
+    Parameters
+    ----------
+    module : torch.nn.Module class or instance
+        The network. When it is a class, its data-dependent arguments
+        (``n_classes``, and whatever :meth:`get_module_params_from_data`
+        returns) are filled in from the training data unless given as
+        ``module__<name>``.
+    lr : float, default=1e-3
+        AdamW learning rate.
+    max_epochs : int, default=60
+        Maximum number of epochs (early stopping usually ends sooner).
+    batch_size : int, default=64
+        Mini-batch size for training and inference.
+    patience : int or None, default=10
+        Early stopping: stop after ``patience`` epochs without a better
+        validation loss and restore the weights of the best epoch. None trains
+        for ``max_epochs``.
+    lr_patience : int or None, default=5
+        ReduceLROnPlateau patience on the validation loss; None keeps the
+        learning rate constant.
+    lr_factor : float, default=0.5
+        ReduceLROnPlateau factor.
+    class_weight : "balanced", dict or None, default="balanced"
+        Cross-entropy class weights. "balanced": inversely proportional to the
+        class frequencies in ``y`` (method step 6); a dict maps labels (as given
+        to ``fit``) to weights, missing labels weigh 1. Either way the weights
+        are normalised to sum to 1 (``class_weight_``). None: unweighted.
+    valid_size : float or None, default=0.2
+        Fraction of the training data held out for the validation loss,
+        stratified by class, and grouped when ``fit`` gets ``groups`` (no
+        patient on both sides). None trains on everything; the callbacks then
+        monitor the training loss.
+    augment : bool, default=True
+        Random flips and rotations of the training images (applied in the
+        training data loader only; validation and prediction never see them).
+    rotation : float, default=15.0
+        Rotation range in degrees for the augmentation (0 disables rotation).
+    device : str, default="auto"
+        Torch device; "auto" picks CUDA when available, else CPU, at fit time
+        (``device_``), and stays "auto" in ``get_params``. A net trained on CUDA
+        loads (unpickles) on a CPU-only machine.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weight initialisation, the validation split, the batch
+        order and the augmentation: the same seed gives the same model on CPU.
+        Torch's global random state is restored after ``fit``.
+    verbose : int, default=0
+        0: silent; 1: skorch's per-epoch history table; 2: plus a progress
+        bar per epoch.
+    **kwargs
+        Any other skorch parameter (``module__dropout``, ``optimizer__weight_decay``,
+        ``iterator_train__num_workers``, ``callbacks``, ``criterion``,
+        ``optimizer``, ``train_split``, ``classes`` ...). A ``train_split``
+        other than None replaces the ``valid_size`` split.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The labels seen in ``fit`` (or ``classes`` if given); ``predict``
+        returns these.
+    class_weight_ : ndarray of shape (n_classes,) or None
+        The criterion's class weights (sum 1), aligned with ``classes_``.
+    device_ : str
+        The device the net was trained on.
+    module_ : torch.nn.Module
+        The trained network.
+    history_ : skorch.History
+        Per-epoch losses and scores.
+
+    Notes
+    -----
+    Customisation points for subclasses (none rewrites skorch's fit loop):
+
+    ``_check_X(X, *, reset)``
+        Validate and convert ``X`` in ``fit`` (``reset=True``) and
+        ``predict_proba`` (``reset=False``). The base accepts any image batch of
+        :mod:`skradnod.utils` (a 3D array, a list / object array / Series of
+        equal-size 2D arrays, a :class:`~skradnod.utils.LazyImageBatch`) and
+        returns a float32 3D array or the lazy batch; override for tables or
+        dicts.
+    ``get_module_params_from_data()``
+        Data-dependent module arguments (default ``{"n_classes": ...}``); only
+        those the module's signature accepts are passed, and explicit
+        ``module__*`` parameters win.
+    ``get_dataset(X, y)`` / ``get_collate_fn(training)``
+        The torch Dataset (default :class:`NetDataset`: lazy per-item reads, a
+        channel axis for 2D samples) and the collate function (default
+        :class:`BatchCollate`: numpy stacking plus :func:`augment_batch` on 4D
+        tensors when training and ``augment``). Override ``get_collate_fn``
+        when augmentation must also change the target (e.g. centre coordinates).
+    ``get_loss(y_pred, y_true, X, training)``
+        skorch's hook; the default is class-weighted cross-entropy on logits.
+    ``_default_callbacks``
+        skorch's property; extend ``super()._default_callbacks`` to add
+        callbacks that every instance should have (e.g. dynamic loss weights).
+    ``_split_indices(y, groups)``
+        Indices of the validation split.
+
+    ``fit(X, y, groups=None)`` passes ``groups`` only to the validation split,
+    never to the module.
+    """
+
+    _parameter_constraints: dict = {
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "patience": [Interval(Integral, 1, None, closed="left"), None],
+        "lr_patience": [Interval(Integral, 0, None, closed="left"), None],
+        "lr_factor": [Interval(Real, 0, 1, closed="neither")],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "valid_size": [Interval(Real, 0, 1, closed="neither"), None],
+        "augment": ["boolean"],
+        "rotation": [Interval(Real, 0, 180, closed="both")],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        module,
+        *,
+        lr=1e-3,
+        max_epochs=60,
+        batch_size=64,
+        patience=10,
+        lr_patience=5,
+        lr_factor=0.5,
+        class_weight="balanced",
+        valid_size=0.2,
+        augment=True,
+        rotation=15.0,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        **kwargs,
+    ):
+        kwargs.setdefault("criterion", torch.nn.CrossEntropyLoss)
+        kwargs.setdefault("optimizer", torch.optim.AdamW)
+        kwargs.setdefault("train_split", None)
+        super().__init__(
+            module,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            device=device,
+            verbose=verbose,
+            **kwargs,
+        )
+        self.patience = patience
+        self.lr_patience = lr_patience
+        self.lr_factor = lr_factor
+        self.class_weight = class_weight
+        self.valid_size = valid_size
+        self.augment = augment
+        self.rotation = rotation
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ #
+    # parameters and tags
+    # ------------------------------------------------------------------ #
+    def _validate_params(self):
+        # scikit-learn checks the values of the recipe's parameters (called by
+        # ``_fit_context``); skorch checks the names of its prefixed kwargs, which
+        # needs the prefixes the modules register in ``initialize`` (which calls
+        # this again at its end).
+        if getattr(self, "module_", None) is not None:
+            super()._validate_params()
+        params = {
+            key: getattr(self, key)
+            for key in self._parameter_constraints
+            if key in self.__dict__
+        }
+        validate_parameter_constraints(
+            self._parameter_constraints, params, caller_name=type(self).__name__
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # An image batch is 3D, not a feature table.
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+    # ------------------------------------------------------------------ #
+    # callbacks
+    # ------------------------------------------------------------------ #
+    @property
+    def _monitor(self):
+        has_valid = self.valid_size is not None or self.train_split is not None
+        return "valid_loss" if has_valid else "train_loss"
+
+    @property
+    def _default_callbacks(self):
+        monitor = self._monitor
+        callbacks = [
+            ("epoch_timer", EpochTimer()),
+            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
+        ]
+        if monitor == "valid_loss":
+            callbacks += [
+                ("valid_loss", PassthroughScoring(name="valid_loss")),
+                (
+                    "valid_acc",
+                    EpochScoring(
+                        _valid_accuracy, name="valid_acc", lower_is_better=False
+                    ),
+                ),
+            ]
+        if self.lr_patience is not None:
+            callbacks.append(
+                (
+                    "lr_scheduler",
+                    LRScheduler(
+                        policy=torch.optim.lr_scheduler.ReduceLROnPlateau,
+                        monitor=monitor,
+                        patience=self.lr_patience,
+                        factor=self.lr_factor,
+                    ),
+                )
+            )
+        if self.patience is not None:
+            callbacks.append(
+                (
+                    "early_stopping",
+                    EarlyStopping(
+                        monitor=monitor, patience=self.patience, load_best=True
+                    ),
+                )
+            )
+        if self.verbose is not None and self.verbose > 1:
+            callbacks.append(("progress_bar", ProgressBar()))
+        callbacks.append(("print_log", PrintLog()))
+        return callbacks
+
+    # ------------------------------------------------------------------ #
+    # input checking (hooks)
+    # ------------------------------------------------------------------ #
+    def _check_X(self, X, *, reset):
+        """Validate an image batch; return a float32 3D array or a lazy batch."""
+        batch = check_image_batch(X, allow_lazy=True)
+        if isinstance(batch, LazyImageBatch):
+            return batch
+        if isinstance(batch, list):
+            shapes = [image.shape for image in batch]
+            for i, shape in enumerate(shapes):
+                if shape != shapes[0]:
+                    raise ValueError(
+                        f"Images of X must share one size to form a batch: sample "
+                        f"{i} has shape {shape}, sample 0 has {shapes[0]}. Resize "
+                        "them first (skradnod.preprocessing.Resize)."
+                    )
+            batch = np.stack(batch)
+        return np.asarray(batch, dtype=np.float32)
+
+    def _check_y(self, y, n_samples):
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if len(y) != n_samples:
+            raise ValueError(
+                f"X has {n_samples} samples but y has {len(y)} labels."
+            )
+        return y
+
+    def get_module_params_from_data(self):
+        """Module arguments that depend on the training data (hook)."""
+        return {"n_classes": len(self.classes_)}
+
+    # ------------------------------------------------------------------ #
+    # fit
+    # ------------------------------------------------------------------ #
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, groups=None, **fit_params):
+        """Train the network with the recipe.
+
+        Parameters
+        ----------
+        X : image batch (or table / dict, depending on the subclass)
+            Training inputs.
+        y : array-like of shape (n_samples,)
+            Labels (e.g. ratings 1-5, or 0/1); ``predict`` returns them as
+            given.
+        groups : array-like of shape (n_samples,) or None, default=None
+            Patient ids; the validation split then keeps each patient on one
+            side.
+        **fit_params : dict
+            Passed to the module's ``forward`` by skorch.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        X = self._check_X(X, reset=True)
+        n_samples = _n_samples(X)
+        y = self._check_y(y, n_samples)
+        self._set_classes(y)
+        y_encoded = np.searchsorted(self.classes_, y).astype(np.int64)
+        self.class_weight_ = self._compute_class_weight(y_encoded)
+        self.device_ = resolve_device(self.device)
+        if groups is not None:
+            groups = column_or_1d(groups)
+            if len(groups) != n_samples:
+                raise ValueError(
+                    f"groups has {len(groups)} entries but X has {n_samples} samples."
+                )
+        # Transient: read by get_split_datasets, which skorch calls with fit_params
+        # it also hands to forward(), so groups cannot travel that way.
+        self._split_groups_ = groups
+        try:
+            with self._seeded():
+                super().fit(X, y_encoded, **fit_params)
+        finally:
+            del self._split_groups_
+        return self
+
+    def _set_classes(self, y):
+        labels = np.unique(y)
+        if self.classes is not None:
+            classes = np.asarray(self.classes)
+            unknown = np.setdiff1d(labels, classes)
+            if unknown.size:
+                raise ValueError(
+                    f"y contains labels {unknown.tolist()} that are not in the "
+                    f"classes parameter {classes.tolist()}."
+                )
+            if not np.array_equal(classes, np.sort(classes)):
+                raise ValueError("The classes parameter must be sorted.")
+        elif len(labels) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes; "
+                f"y has 1 class ({labels[0]!r})."
+            )
+        # skorch's ``classes_`` property reads this attribute.
+        self.classes_inferred_ = labels
+
+    def _compute_class_weight(self, y_encoded):
+        if self.class_weight is None:
+            return None
+        n_classes = len(self.classes_)
+        if self.class_weight == "balanced":
+            present = np.unique(y_encoded)
+            weight = np.zeros(n_classes)
+            weight[present] = compute_class_weight(
+                "balanced", classes=present, y=y_encoded
+            )
+        else:
+            unknown = set(self.class_weight) - set(self.classes_.tolist())
+            if unknown:
+                raise ValueError(
+                    f"class_weight has labels {sorted(unknown)} not in y "
+                    f"(classes {self.classes_.tolist()})."
+                )
+            weight = np.array(
+                [float(self.class_weight.get(c, 1.0)) for c in self.classes_.tolist()]
+            )
+        return weight / weight.sum()
+
+    @contextmanager
+    def _seeded(self):
+        if self.random_state is None:
+            yield
+            return
+        seed = (
+            self.random_state
+            if isinstance(self.random_state, Integral)
+            else check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        )
+        devices = [torch.cuda.current_device()] if self.device_.startswith("cuda") else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            yield
+
+    def check_data(self, X, y):
+        # The labels were validated and classes_ set in fit (from the labels as
+        # given, not the codes skorch sees), so skorch's inference is skipped.
+        if y is None and not is_dataset(X):
+            raise ValueError(f"{type(self).__name__} needs y to fit.")
+
+    # ------------------------------------------------------------------ #
+    # device: resolved once ("auto" -> cuda/cpu), the parameter kept as given
+    # ------------------------------------------------------------------ #
+    @contextmanager
+    def _on_resolved_device(self):
+        # skorch reads ``self.device`` while initialising and training; it
+        # sees the resolved device there while get_params keeps "auto".
+        requested = self.device
+        if requested == "auto":
+            self.device = getattr(self, "device_", None) or resolve_device(requested)
+        try:
+            yield
+        finally:
+            self.device = requested
+
+    def initialize(self):
+        self.device_ = resolve_device(self.device)
+        with self._on_resolved_device():
+            return super().initialize()
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        if not hasattr(self, "device_"):
+            self.device_ = resolve_device(self.device)
+        with self._on_resolved_device():
+            return super().partial_fit(X, y, classes=classes, **fit_params)
+
+    def load_params(self, *args, **kwargs):
+        with self._on_resolved_device():
+            return super().load_params(*args, **kwargs)
+
+    def infer(self, x, **fit_params):
+        x = to_tensor(x, device=self.device_)
+        if isinstance(x, dict):
+            return self.module_(**self._merge_x_and_fit_params(x, fit_params))
+        return self.module_(x, **fit_params)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        y_true = to_tensor(y_true, device=self.device_)
+        return self.criterion_(y_pred, y_true)
+
+    def __setstate__(self, state):
+        if state.get("device") != "auto":
+            super().__setstate__(state)
+            return
+        # A net fitted with device="auto" on a GPU machine: load its tensors
+        # where they can live here, keep the parameter "auto".
+        fitted = state.get("device_") or "cpu"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            location = str(get_map_location(fitted))
+        super().__setstate__({**state, "device": location})
+        self.device = "auto"
+        if "device_" in state:
+            self.device_ = location
+
+    # ------------------------------------------------------------------ #
+    # module, criterion, data loading
+    # ------------------------------------------------------------------ #
+    def initialize_module(self):
+        kwargs = self.get_params_for("module")
+        if isinstance(self.module, type) and hasattr(self, "classes_inferred_"):
+            accepted = inspect.signature(self.module).parameters
+            from_data = {
+                key: value
+                for key, value in self.get_module_params_from_data().items()
+                if key in accepted
+            }
+            kwargs = {**from_data, **kwargs}
+        self.module_ = self.initialized_instance(self.module, kwargs)
+        return self
+
+    def initialize_criterion(self):
+        kwargs = self.get_params_for("criterion")
+        weight = getattr(self, "class_weight_", None)
+        if weight is not None and "weight" not in kwargs:
+            kwargs["weight"] = torch.as_tensor(weight, dtype=torch.float32)
+        self.criterion_ = self.initialized_instance(self.criterion, kwargs)
+        return self
+
+    def get_dataset(self, X, y=None):
+        if is_dataset(X):
+            return X
+        return NetDataset(X, y)
+
+    def get_collate_fn(self, training):
+        """Collate function of the training (``training=True``) or other loaders."""
+        return BatchCollate(augment=bool(training and self.augment), rotation=self.rotation)
+
+    def get_iterator(self, dataset, training=False):
+        prefix = "iterator_train" if training else "iterator_valid"
+        kwargs = self.get_params_for(prefix)
+        iterator = self.iterator_train if training else self.iterator_valid
+        kwargs.setdefault("batch_size", self.batch_size)
+        if kwargs["batch_size"] == -1:
+            kwargs["batch_size"] = len(dataset)
+        kwargs.setdefault("collate_fn", self.get_collate_fn(training))
+        if training:
+            kwargs.setdefault("shuffle", True)
+            # BatchNorm cannot train on a batch of one sample: drop such a
+            # trailing singleton (a different sample each epoch when shuffled).
+            if len(dataset) > 1 and len(dataset) % kwargs["batch_size"] == 1:
+                kwargs.setdefault("drop_last", True)
+        return iterator(dataset, **kwargs)
+
+    def _split_indices(self, y, groups):
+        n_samples = len(y)
+        rng = check_random_state(self.random_state)
+        seed = rng.randint(np.iinfo(np.int32).max)
+        if groups is not None:
+            n_splits = max(2, round(1 / self.valid_size))
+            if len(np.unique(groups)) >= n_splits:
+                cv = StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed)
+                try:
+                    return next(cv.split(np.zeros(n_samples), y, groups))
+                except ValueError:
+                    pass
+            cv = GroupShuffleSplit(1, test_size=self.valid_size, random_state=seed)
+            return next(cv.split(np.zeros(n_samples), y, groups))
+        try:
+            cv = StratifiedShuffleSplit(1, test_size=self.valid_size, random_state=seed)
+            return next(cv.split(np.zeros(n_samples), y))
+        except ValueError:
+            # A class with a single member cannot be stratified.
+            cv = ShuffleSplit(1, test_size=self.valid_size, random_state=seed)
+            return next(cv.split(np.zeros(n_samples), y))
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        if self.train_split is not None:
+            return super().get_split_datasets(X, y, **fit_params)
+        dataset = self.get_dataset(X, y)
+        if self.valid_size is None or y is None:
+            return dataset, None
+        groups = getattr(self, "_split_groups_", None)
+        idx_train, idx_valid = self._split_indices(np.asarray(y), groups)
+        return (
+            torch.utils.data.Subset(dataset, idx_train),
+            torch.utils.data.Subset(dataset, idx_valid),
+        )
+
+    # ------------------------------------------------------------------ #
+    # prediction
+    # ------------------------------------------------------------------ #
+    def forward_iter(self, X, training=False, device="cpu"):
+        if not is_dataset(X):
+            X = self._check_X(X, reset=False)
+        dataset = self.get_dataset(X)
+        iterator = self.get_iterator(dataset, training=training)
+        for batch in iterator:
+            yield to_device(self.evaluation_step(batch, training=training), device)
+
+    def predict_proba(self, X):
+        """Class probabilities, one column per class of ``classes_``.
+
+        Parameters
+        ----------
+        X : image batch (or table / dict, depending on the subclass)
+            Inputs, never augmented.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self, "module_")
+        return super().predict_proba(X)
+
+    def predict(self, X):
+        """Predicted labels, as given to ``fit``.
+
+        Parameters
+        ----------
+        X : image batch (or table / dict, depending on the subclass)
+            Inputs.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
