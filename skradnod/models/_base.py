@@ -20,17 +20,6 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from skorch import NeuralNetClassifier
-from skorch.callbacks import (
-    EarlyStopping,
-    EpochScoring,
-    EpochTimer,
-    LRScheduler,
-    PassthroughScoring,
-    PrintLog,
-    ProgressBar,
-)
-from skorch.utils import get_map_location, is_dataset, to_device, to_tensor
 from sklearn.base import _fit_context
 from sklearn.model_selection import (
     GroupShuffleSplit,
@@ -46,6 +35,17 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
+from skorch import NeuralNetClassifier
+from skorch.callbacks import (
+    EarlyStopping,
+    EpochScoring,
+    EpochTimer,
+    LRScheduler,
+    PassthroughScoring,
+    PrintLog,
+    ProgressBar,
+)
+from skorch.utils import get_map_location, is_dataset, to_device, to_tensor
 
 from ..utils import LazyImageBatch, check_image_batch
 
@@ -621,7 +621,8 @@ class BaseNetClassifier(NeuralNetClassifier):
             if isinstance(self.random_state, Integral)
             else check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
-        devices = [torch.cuda.current_device()] if self.device_.startswith("cuda") else []
+        on_cuda = str(self.device_).startswith("cuda")
+        devices = [torch.cuda.current_device()] if on_cuda else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             yield
@@ -718,7 +719,9 @@ class BaseNetClassifier(NeuralNetClassifier):
 
     def get_collate_fn(self, training):
         """Collate function of the training (``training=True``) or other loaders."""
-        return BatchCollate(augment=bool(training and self.augment), rotation=self.rotation)
+        return BatchCollate(
+            augment=bool(training and self.augment), rotation=self.rotation
+        )
 
     def get_iterator(self, dataset, training=False):
         prefix = "iterator_train" if training else "iterator_valid"
