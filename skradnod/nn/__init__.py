@@ -1,15 +1,21 @@
 """Plain torch modules of the method (step 9); nothing from scikit-learn here."""
 
+from ._autoencoder import ConvAutoencoder
 from ._blocks import ConvBNReLU, InceptionBlock, ResidualBlock, SEBlock
+from ._multitask import MultiTaskNet
 from ._nodule import FeatureBranch, FusionNet, ImageBranch, NoduleCNN
+from ._transfer import TransferNet
 
 __all__ = [
+    "ConvAutoencoder",
     "ConvBNReLU",
     "FeatureBranch",
     "FusionNet",
     "ImageBranch",
     "InceptionBlock",
+    "MultiTaskNet",
     "NoduleCNN",
     "ResidualBlock",
     "SEBlock",
+    "TransferNet",
 ]

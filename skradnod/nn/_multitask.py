@@ -8,9 +8,23 @@ nodule, a small part of a 512 x 512 slice.
 
 from torch import nn
 
+from ._nodule import NoduleCNN
 from ._transfer import BACKBONES, TransferNet
 
 __all__ = ["MultiTaskNet"]
+
+
+class _NoduleCNNTrunk(nn.Module):
+    """NoduleCNN without its head: conv stages then global average pooling."""
+
+    def __init__(self, width=16, in_chans=1):
+        super().__init__()
+        cnn = NoduleCNN(in_channels=in_chans, width=width)
+        self.features = cnn.features
+        self.num_features = cnn.head.in_features
+
+    def forward(self, x):
+        return self.features(x).mean(dim=(2, 3))
 
 
 class MultiTaskNet(nn.Module):
@@ -20,9 +34,11 @@ class MultiTaskNet(nn.Module):
     ----------
     backbone : str or nn.Module, default="resnet50"
         One of :class:`TransferNet`'s backbones (``"resnet50"``,
-        ``"densenet121"``, ``"inception_v3"``, ``"inception_resnet_v2"``), or a
-        module mapping images ``(n, 1, H, W)`` to features ``(n, F)`` that has a
-        ``num_features`` attribute, such as :class:`NoduleCNN`'s trunk.
+        ``"densenet121"``, ``"inception_v3"``, ``"inception_resnet_v2"``),
+        ``"nodule_cnn"`` (:class:`NoduleCNN`'s conv stages and global average
+        pooling: small and fast, inputs of at least 32 px), or a module mapping
+        images ``(n, C, H, W)`` to features ``(n, F)`` that has a
+        ``num_features`` attribute.
     weights : None, "imagenet" or path, default=None
         Pretrained weights of a named backbone (see :class:`TransferNet`).
         Ignored for a module.
@@ -34,6 +50,9 @@ class MultiTaskNet(nn.Module):
         Freeze a named backbone (see :class:`TransferNet`).
     dropout : float, default=0.0
         Dropout on the shared features before both heads.
+    width : int, default=16
+        Channels of the first stage of the ``"nodule_cnn"`` trunk (ignored by
+        the other backbones).
 
     Attributes
     ----------
@@ -63,13 +82,18 @@ class MultiTaskNet(nn.Module):
         num_classes=5,
         freeze=False,
         dropout=0.0,
+        width=16,
     ):
         super().__init__()
-        if isinstance(backbone, str):
+        if backbone == "nodule_cnn":
+            self.backbone = _NoduleCNNTrunk(width=width, in_chans=in_chans)
+            num_features = self.backbone.num_features
+        elif isinstance(backbone, str):
             if backbone not in BACKBONES:
                 raise ValueError(
                     f"Unknown backbone {backbone!r}; choose one of "
-                    f"{sorted(BACKBONES)} or pass a module with num_features."
+                    f"{sorted(BACKBONES) + ['nodule_cnn']} or pass a module with "
+                    "num_features."
                 )
             # TransferNet builds and adapts the backbone; only its feature part
             # is kept (its own head is dropped).
