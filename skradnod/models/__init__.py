@@ -1,5 +1,11 @@
 """skorch estimators over :mod:`skradnod.nn`, sharing one training recipe."""
 
-from ._base import BaseNetClassifier  # noqa: F401  (base of the estimators)
+# The recipe's base class is importable for subclassing, but not listed in
+# __all__: it has no default module, so it is not an estimator on its own.
+from ._base import BaseNetClassifier  # noqa: F401
+from ._nodule import FeatureNetClassifier, NoduleCNNClassifier
 
-__all__ = []
+__all__ = [
+    "FeatureNetClassifier",
+    "NoduleCNNClassifier",
+]

@@ -8,7 +8,7 @@ from ._blocks import ConvBNReLU, InceptionBlock, ResidualBlock, SEBlock
 __all__ = ["FeatureBranch", "FusionNet", "ImageBranch", "NoduleCNN"]
 
 
-def _as_image_batch(x, in_channels):
+def _as_image_batch(x, in_channels, min_size):
     # Accept (N, H, W) as well as (N, C, H, W): the data contract's image batch
     # has no channel axis.
     if x.ndim == 3:
@@ -18,9 +18,10 @@ def _as_image_batch(x, in_channels):
             f"Expected images of shape (N, {in_channels}, H, W) or (N, H, W); "
             f"got {tuple(x.shape)}."
         )
-    if min(x.shape[-2:]) < 32:
+    if min(x.shape[-2:]) < min_size:
         raise ValueError(
-            f"Images must be at least 32x32 pixels; got {tuple(x.shape[-2:])}."
+            f"Images must be at least {min_size}x{min_size} pixels for this "
+            f"network; got {tuple(x.shape[-2:])}."
         )
     return x
 
@@ -30,8 +31,8 @@ class NoduleCNN(nn.Module):
 
     Three stages, each ``ConvBNReLU -> ResidualBlock -> SEBlock -> MaxPool``
     (channels ``width``, ``2 * width``, ``4 * width``), then global average
-    pooling, dropout and a linear head. GAP makes it work for any input size of
-    at least 32 pixels.
+    pooling, dropout and a linear head. GAP makes it work for any input size
+    (64x64 crops in the method; anything from 8 pixels up).
 
     Parameters
     ----------
@@ -70,7 +71,8 @@ class NoduleCNN(nn.Module):
         self.head = nn.Linear(channels, n_classes)
 
     def forward(self, x):
-        x = self.features(_as_image_batch(x, self.in_channels))
+        # Three 2x poolings: 8 pixels is the least that keeps one pixel.
+        x = self.features(_as_image_batch(x, self.in_channels, 8))
         x = x.mean(dim=(2, 3))
         return self.head(self.dropout(x))
 
@@ -118,7 +120,7 @@ class ImageBranch(nn.Module):
         self.out_features = out_features
 
     def forward(self, x):
-        x = self.stages(_as_image_batch(x, self.in_channels))
+        x = self.stages(_as_image_batch(x, self.in_channels, 32))
         x = torch.relu(self.dense(x.mean(dim=(2, 3))))
         return self.dropout(x)
 
