@@ -1,0 +1,253 @@
+"""RadiomicsExtractor: values against direct pyradiomics calls, masks, failures,
+parallel and cached execution."""
+
+import pickle
+import warnings
+from pathlib import Path
+
+import nrrd
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+from joblib import Memory, parallel_config
+from radiomics.featureextractor import RadiomicsFeatureExtractor
+
+from skradnod.io import write_nrrd
+from skradnod.radiomics import RadiomicsExtractor
+
+DATA = Path(__file__).parent / "data"
+FAST = {"image_types": ("Original",), "feature_classes": ["firstorder"]}
+AREA = "original_shape2D_PixelSurface"
+
+
+def _sitk(array, spacing=(1.0, 1.0)):
+    image = sitk.GetImageFromArray(array[np.newaxis])
+    image.SetSpacing((spacing[1], spacing[0], 1.0))
+    return image
+
+
+def _direct(image, mask, spacing, image_types, feature_classes, **settings):
+    """Features from a plain pyradiomics call, diagnostics excluded."""
+    extractor = RadiomicsFeatureExtractor(force2D=True, **settings)
+    extractor.disableAllImageTypes()
+    for name in image_types:
+        extractor.enableImageTypeByName(name)
+    extractor.disableAllFeatures()
+    for name in feature_classes:
+        extractor.enableFeatureClassByName(name)
+    result = extractor.execute(
+        _sitk(image, spacing), _sitk(mask.astype(np.uint8), spacing)
+    )
+    return {k: float(v) for k, v in result.items() if not k.startswith("diagnostics")}
+
+
+def _crops(n=4, size=40, seed=0):
+    """HU-like crops: a bright disc of varying radius on lung background."""
+    rng = np.random.RandomState(seed)
+    rr, cc = np.mgrid[:size, :size]
+    out = []
+    for i in range(n):
+        radius = 5 + 2 * i
+        disc = (rr - size / 2) ** 2 + (cc - size / 2) ** 2 < radius**2
+        out.append(np.where(disc, 30.0, -800.0) + rng.normal(0, 25, (size, size)))
+    return np.stack(out)
+
+
+@pytest.fixture(scope="module")
+def ct_slice():
+    image, header = nrrd.read(str(DATA / "lung1_image.nrrd"), index_order="C")
+    label, _ = nrrd.read(str(DATA / "lung1_label.nrrd"), index_order="C")
+    directions = np.asarray(header["space directions"], dtype=float)
+    # NRRD axis order is x (col), y (row): spacing is (row_mm, col_mm).
+    spacing = (
+        float(np.linalg.norm(directions[1])),
+        float(np.linalg.norm(directions[0])),
+    )
+    return image[3], label[3].astype(bool), spacing
+
+
+def test_real_ct_slice_matches_direct_pyradiomics(ct_slice):
+    image, mask, spacing = ct_slice
+    classes = ["firstorder", "glcm", "shape2D"]
+    ext = RadiomicsExtractor(
+        mask=[mask], image_types=("Original",), feature_classes=classes,
+        spacing=spacing,
+    )
+    features = ext.fit_transform(image[np.newaxis])
+    expected = _direct(image.astype(np.float64), mask, spacing, ["Original"], classes)
+    names = list(ext.get_feature_names_out())
+    assert names == list(expected)
+    np.testing.assert_allclose(features[0], [expected[k] for k in names], rtol=1e-12)
+    # The real nodule: 347 voxels of 0.57 mm pixels on this slice.
+    assert features[0, names.index(AREA)] == pytest.approx(347 * 0.5703125**2)
+
+
+def test_synthetic_crop_with_wavelets_matches_direct_pyradiomics():
+    crops = _crops(2, size=30)
+    ext = RadiomicsExtractor(settings={"binWidth": 50})
+    features = ext.fit_transform(crops)
+    mask = np.zeros((30, 30), dtype=bool)
+    mask[4:25, 4:25] = True  # central 70 % of 30 pixels: 21, starting at 4
+    for i, crop in enumerate(crops):
+        expected = _direct(
+            crop, mask, (1.0, 1.0), ["Original", "Wavelet"],
+            ["firstorder", "glcm", "gldm", "glrlm", "glszm", "ngtdm", "shape2D"],
+            binWidth=50,
+        )
+        assert list(ext.get_feature_names_out()) == list(expected)
+        np.testing.assert_allclose(features[i], list(expected.values()), rtol=1e-12)
+    # Original + 4 in-plane wavelet bands, every class but 3D shape.
+    assert 450 < features.shape[1] < 500
+
+
+def test_paths_use_header_spacing(tmp_path):
+    crops = _crops(2, size=20)
+    paths = []
+    for i, crop in enumerate(crops):
+        paths.append(tmp_path / f"crop{i}.nrrd")
+        write_nrrd(paths[-1], crop.astype(np.int16), spacing=(0.7, 0.6))
+    params = {"image_types": ("Original",), "feature_classes": ["shape2D"]}
+    ext = RadiomicsExtractor(**params)
+    from_paths = ext.fit_transform(paths)
+    area = list(ext.get_feature_names_out()).index(AREA)
+    # Centre box of 20 pixels at 0.7: 14 x 14 pixels.
+    np.testing.assert_allclose(from_paths[:, area], 196 * 0.7 * 0.6)
+    from_arrays = RadiomicsExtractor(**params).fit_transform(crops)
+    np.testing.assert_allclose(from_arrays[:, area], 196.0)
+    explicit = RadiomicsExtractor(spacing=(2.0, 0.5), **params).fit_transform(paths)
+    np.testing.assert_allclose(explicit[:, area], 196.0)
+
+
+def test_mask_options_select_the_planted_region():
+    size = 40
+    rr, cc = np.mgrid[:size, :size]
+    disc = (rr - 21) ** 2 + (cc - 19) ** 2 < 8**2
+    rng = np.random.RandomState(0)
+    image = np.where(disc, 40.0, -850.0) + rng.normal(0, 10, (size, size))
+    blob = (rr < 6) & (cc < 6)
+    corner = np.where(blob, 40.0, -850.0) + rng.normal(0, 10, (size, size))
+    params = {"image_types": ("Original",), "feature_classes": ["shape2D"]}
+
+    def area(mask, X):
+        ext = RadiomicsExtractor(mask=mask, **params)
+        out = ext.fit_transform(X)
+        return out[:, list(ext.get_feature_names_out()).index(AREA)]
+
+    # Otsu finds the disc; a bright blob away from the centre falls back to the box.
+    np.testing.assert_allclose(
+        area("otsu", np.stack([image, corner])), [disc.sum(), 28**2]
+    )
+    assert area(lambda im: im > 0, image[np.newaxis])[0] == disc.sum()
+    assert area([disc], image[np.newaxis])[0] == disc.sum()
+    assert area("center", image[np.newaxis])[0] == 28**2
+    with pytest.raises(ValueError, match="2 masks but X holds 1"):
+        area([disc, disc], image[np.newaxis])
+
+
+def test_bad_images_give_nan_rows_and_warnings_naming_the_sample():
+    crops = list(_crops(5, size=24))
+    crops[1] = np.full((24, 24), -800.0)  # constant image
+    ones = np.zeros((24, 24), dtype=bool)
+    ones[12, 12] = True
+    masks = [np.ones((24, 24), bool), np.ones((24, 24), bool),
+             np.zeros((24, 24), bool), ones, np.ones((30, 30), bool)]
+    ext = RadiomicsExtractor(mask=masks, **FAST)
+    with pytest.warns(UserWarning) as record:
+        out = ext.fit_transform(crops)
+    messages = [str(w.message) for w in record]
+    assert any("sample 1" in m and "constant" in m for m in messages)
+    assert any("sample 2" in m and "empty" in m for m in messages)
+    assert any("sample 3" in m and "single pixel" in m for m in messages)
+    assert any("sample 4" in m and "does not match" in m for m in messages)
+    assert np.isfinite(out[0]).all()
+    assert np.isnan(out[1:]).all()
+
+
+def test_feature_names_come_from_first_successful_image():
+    crops = _crops(3, size=24)
+    crops[0] = -800.0
+    ext = RadiomicsExtractor(**FAST)
+    with pytest.warns(UserWarning, match="sample 0"):
+        ext.fit(crops)
+    assert len(ext.get_feature_names_out()) == 18
+    with (
+        pytest.raises(ValueError, match="could not extract features from any"),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
+        RadiomicsExtractor(**FAST).fit(crops[:1])
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"settings": {"binWidth": -1}}, "binWidth"),
+        ({"settings": {"notASetting": 1}}, "notASetting"),
+        ({"image_types": ("Bogus",)}, "Bogus"),
+        ({"feature_classes": ["texture"]}, "texture"),
+        ({"spacing": (1.0, -1.0)}, "spacing"),
+    ],
+)
+def test_invalid_settings_raise_at_fit(params, match):
+    with pytest.raises(ValueError, match=match):
+        RadiomicsExtractor(**params).fit(_crops(1, size=20))
+
+
+def test_parallel_and_dask_results_are_identical():
+    crops = _crops(4, size=24)
+    ref = RadiomicsExtractor(**FAST).fit_transform(crops)
+    np.testing.assert_array_equal(
+        RadiomicsExtractor(n_jobs=2, **FAST).fit_transform(crops), ref
+    )
+    with parallel_config(backend="threading", n_jobs=2):
+        threaded = RadiomicsExtractor(**FAST).fit_transform(crops)
+    np.testing.assert_array_equal(threaded, ref)
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster, distributed.Client(cluster), parallel_config(backend="dask"):
+        out = RadiomicsExtractor(n_jobs=2, **FAST).fit_transform(crops)
+    np.testing.assert_array_equal(out, ref)
+
+
+def test_memory_cache_avoids_recomputation(tmp_path, monkeypatch):
+    crops = _crops(3, size=24)
+    # joblib nests a str location (not a Path) under "joblib/": use one form.
+    memory = Memory(str(tmp_path), verbose=0)
+    ext = RadiomicsExtractor(memory=memory, **FAST)
+    first = ext.fit_transform(crops)
+    cache_dirs = list(tmp_path.rglob("output.pkl"))
+    assert len(cache_dirs) == 3
+
+    def fail(*args, **kwargs):
+        raise AssertionError("pyradiomics called despite a warm cache")
+
+    monkeypatch.setattr(RadiomicsFeatureExtractor, "execute", fail)
+    # A refit (as in a CV fold) and a transform read every image from the cache.
+    again = RadiomicsExtractor(memory=str(tmp_path), **FAST).fit(crops).transform(crops)
+    np.testing.assert_array_equal(again, first)
+    # Other settings are another key: pyradiomics is called (and fails here).
+    with (
+        pytest.warns(UserWarning, match="pyradiomics failed"),
+        pytest.raises(ValueError),
+    ):
+        RadiomicsExtractor(memory=memory, settings={"binWidth": 5}, **FAST).fit(crops)
+
+
+def test_pickle_set_output_and_progress_bar(capsys):
+    crops = _crops(3, size=24)
+    ext = RadiomicsExtractor(verbose=True, **FAST)
+    ext = pickle.loads(pickle.dumps(ext))
+    out = ext.fit_transform(crops)
+    assert "radiomics" in capsys.readouterr().err
+    restored = pickle.loads(pickle.dumps(ext))
+    np.testing.assert_array_equal(restored.transform(crops), out)
+    frame = restored.set_output(transform="pandas").transform(crops)
+    assert isinstance(frame, pd.DataFrame)
+    assert list(frame.columns) == list(ext.get_feature_names_out())
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(frame.to_numpy(), out)
+    # Mean HU grows with the disc: the features carry the planted structure.
+    mean = frame["original_firstorder_Mean"].to_numpy()
+    assert (np.diff(mean) > 0).all()
