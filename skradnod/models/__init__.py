@@ -2,10 +2,16 @@
 
 # The recipe's base class is importable for subclassing, but not listed in
 # __all__: it has no default module, so it is not an estimator on its own.
+from ._autoencoder import AutoencoderEmbedding
 from ._base import BaseNetClassifier  # noqa: F401
+from ._multitask import CenterRegressionClassifier
 from ._nodule import FeatureNetClassifier, NoduleCNNClassifier
+from ._transfer import TransferClassifier
 
 __all__ = [
+    "AutoencoderEmbedding",
+    "CenterRegressionClassifier",
     "FeatureNetClassifier",
     "NoduleCNNClassifier",
+    "TransferClassifier",
 ]

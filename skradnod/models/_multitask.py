@@ -1,0 +1,371 @@
+"""The multi-task full-slice model: malignancy class plus nodule centre."""
+
+import os
+from numbers import Real
+
+import numpy as np
+import torch
+from sklearn.base import clone
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from skorch.callbacks import EpochScoring
+from skorch.utils import to_tensor
+
+from ..callbacks import DynamicLossWeighting
+from ..localization import TemplateMatcher
+from ..nn import MultiTaskNet
+from ..nn._transfer import BACKBONES
+from ..utils import LazyImageBatch, is_path
+from ._base import BaseNetClassifier
+
+__all__ = ["CenterRegressionClassifier"]
+
+
+def augment_with_centres(x, centres, *, rotation=15.0, generator=None):
+    """Flip and rotate images and move their centre targets alike.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (N, C, H, W)
+        Images.
+    centres : torch.Tensor of shape (N, 2)
+        ``(x, y)`` in ``[0, 1]`` (pixel-edge convention, see
+        :class:`~skradnod.localization.TemplateMatcher`).
+    rotation : float, default=15.0
+        Angles are drawn uniformly from ``[-rotation, rotation]`` degrees.
+    generator : torch.Generator or None, default=None
+        Random source (None: torch's global one).
+
+    Returns
+    -------
+    x_aug, centres_aug : torch.Tensor
+        Centres rotated out of the image are clipped to ``[0, 1]``.
+    """
+    n = x.shape[0]
+    centres = centres.clone()
+    shape = (n,) + (1,) * (x.ndim - 1)
+    hflip = torch.rand(n, generator=generator) < 0.5
+    vflip = torch.rand(n, generator=generator) < 0.5
+    x = torch.where(hflip.view(shape), x.flip(-1), x)
+    x = torch.where(vflip.view(shape), x.flip(-2), x)
+    centres[:, 0] = torch.where(hflip, 1 - centres[:, 0], centres[:, 0])
+    centres[:, 1] = torch.where(vflip, 1 - centres[:, 1], centres[:, 1])
+    if rotation:
+        angle = (torch.rand(n, generator=generator) * 2 - 1) * np.deg2rad(rotation)
+        cos, sin = torch.cos(angle), torch.sin(angle)
+        zero = torch.zeros_like(angle)
+        theta = torch.stack(
+            [torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1
+        ).to(dtype=x.dtype)
+        # affine_grid samples output point q from input point R q (normalised
+        # coordinates in [-1, 1], which is 2 * centre - 1 with align_corners=False),
+        # so a centre at input point p moves to R^T p.
+        grid = torch.nn.functional.affine_grid(theta, x.shape, align_corners=False)
+        x = torch.nn.functional.grid_sample(
+            x, grid, mode="bilinear", padding_mode="border", align_corners=False
+        )
+        p = 2 * centres - 1
+        q = torch.stack(
+            [cos * p[:, 0] + sin * p[:, 1], -sin * p[:, 0] + cos * p[:, 1]], 1
+        ).to(centres.dtype)
+        centres = ((q + 1) / 2).clamp(0, 1)
+    return x, centres
+
+
+class CentreCollate:
+    """Collate ``(image, [code, cx, cy])`` samples, augmenting images and centres.
+
+    Picklable (data-loader workers). At predict time the targets are the
+    placeholder 0 and only the images are stacked.
+    """
+
+    def __init__(self, augment=False, rotation=15.0):
+        self.augment = augment
+        self.rotation = rotation
+
+    def __call__(self, batch):
+        xs, ys = zip(*batch)
+        X = torch.from_numpy(np.stack(xs))
+        y = torch.as_tensor(np.asarray(ys))
+        if self.augment and y.ndim == 2:
+            X, centres = augment_with_centres(X, y[:, 1:], rotation=self.rotation)
+            y = torch.cat([y[:, :1], centres], dim=1)
+        return X, y
+
+
+def _valid_class_accuracy(net, X, y):
+    y = np.asarray(y)
+    codes = y[:, 0] if y.ndim == 2 else y
+    return float(np.mean(net.predict_proba(X).argmax(axis=1) == codes))
+
+
+class CenterRegressionClassifier(BaseNetClassifier):
+    """Classify full slices while regressing the nodule centre (multi-task).
+
+    A :class:`~skradnod.nn.MultiTaskNet` shares one backbone between a
+    classification head (class-weighted cross-entropy) and a centre head (MSE on
+    ``(x, y)`` in ``[0, 1]``). The centre targets are computed in ``fit`` by
+    finding each nodule crop in its slice with
+    :class:`~skradnod.localization.TemplateMatcher`, so ``fit`` needs both
+    images; prediction needs only the full slice. The two losses are balanced
+    at every epoch end by :class:`~skradnod.callbacks.DynamicLossWeighting`
+    (method step 9); everything else is the shared training recipe.
+
+    Parameters
+    ----------
+    module : torch.nn.Module class, default=MultiTaskNet
+        The network; it receives ``backbone``, ``weights``, ``freeze`` and
+        ``num_classes`` unless given as ``module__<name>``.
+    backbone : str, default="inception_resnet_v2"
+        The shared backbone: one of :class:`~skradnod.nn.TransferNet`'s
+        (the method used InceptionResNetV2) or ``"nodule_cnn"``.
+    weights : None, "imagenet" or path, default=None
+        Pretrained backbone weights (see :class:`~skradnod.nn.TransferNet`).
+    freeze_backbone : bool, default=False
+        Train only the two heads.
+    preprocessor : transformer or None, default=None
+        Image transformer (e.g. ``make_ct_preprocessor(size=256)``) fitted on
+        the full slices in ``fit`` and applied before the network in ``fit``
+        and prediction. Template matching runs on the raw pairs; centres are
+        relative, so resizing keeps them valid, but cropping does not.
+    full : str, default="full"
+        Column of the full slices.
+    nodule : str, default="nodule"
+        Column of the nodule crops (used in ``fit`` only).
+    match_threshold : float, default=0.8
+        ``TemplateMatcher``'s threshold: pairs matched worse get a warning.
+    loss_momentum : float, default=0.0
+        ``DynamicLossWeighting``'s momentum.
+    batch_size : int, default=16
+        The method's batch size for full slices.
+    **kwargs
+        Every parameter of the recipe (``lr``, ``max_epochs``, ``patience``,
+        ``class_weight``, ``valid_size``, ``augment``, ``rotation``,
+        ``device``, ``random_state``, ``verbose``) and any skorch parameter.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Labels seen in ``fit``.
+    class_weight_ : ndarray of shape (n_classes,) or None
+        Cross-entropy class weights (sum 1).
+    preprocessor_ : transformer or None
+        The fitted clone of ``preprocessor``.
+    match_score_ : ndarray of shape (n_samples,)
+        Template-matching score of each training pair.
+    loss_weights_ : ndarray of shape (2,)
+        Current (classification, regression) loss weights; their per-epoch
+        values are in ``history_[:, "train_cls_loss_weight"]`` and
+        ``history_[:, "train_reg_loss_weight"]``.
+    module_ : MultiTaskNet
+        The trained network.
+    device_ : str
+        Device used for training.
+
+    Notes
+    -----
+    Augmentation flips and rotates the training images and moves the centre
+    targets with them. The validation loss, which early stopping and the
+    learning-rate schedule monitor, is weighted with the weights of its epoch.
+    Per-batch unweighted losses are recorded as ``train_cls_loss``,
+    ``train_reg_loss``, ``valid_cls_loss`` and ``valid_reg_loss``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from skradnod.models import CenterRegressionClassifier
+    >>> rng = np.random.RandomState(0)
+    >>> full = list(rng.rand(8, 32, 32).astype(np.float32))
+    >>> X = pd.DataFrame({"full": full, "nodule": [f[4:12, 8:20] for f in full]})
+    >>> clf = CenterRegressionClassifier(backbone="nodule_cnn", max_epochs=1,
+    ...                                  valid_size=None, random_state=0)
+    >>> clf.fit(X, [1, 2] * 4).predict_center(X[["full"]]).shape
+    (8, 2)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseNetClassifier._parameter_constraints,
+        "backbone": [StrOptions(set(BACKBONES) | {"nodule_cnn"})],
+        "weights": [None, str, os.PathLike],
+        "freeze_backbone": ["boolean"],
+        "preprocessor": [None, HasMethods(["fit", "transform"])],
+        "full": [str],
+        "nodule": [str],
+        "match_threshold": [Interval(Real, -1, 1, closed="both")],
+        "loss_momentum": [Interval(Real, 0, 1, closed="left")],
+    }
+
+    def __init__(
+        self,
+        module=MultiTaskNet,
+        *,
+        backbone="inception_resnet_v2",
+        weights=None,
+        freeze_backbone=False,
+        preprocessor=None,
+        full="full",
+        nodule="nodule",
+        match_threshold=0.8,
+        loss_momentum=0.0,
+        batch_size=16,
+        **kwargs,
+    ):
+        super().__init__(module, batch_size=batch_size, **kwargs)
+        self.backbone = backbone
+        self.weights = weights
+        self.freeze_backbone = freeze_backbone
+        self.preprocessor = preprocessor
+        self.full = full
+        self.nodule = nodule
+        self.match_threshold = match_threshold
+        self.loss_momentum = loss_momentum
+
+    # ------------------------------------------------------------------ #
+    # recipe hooks
+    # ------------------------------------------------------------------ #
+    def get_module_params_from_data(self):
+        return {
+            "num_classes": len(self.classes_),
+            "backbone": self.backbone,
+            "weights": self.weights,
+            "freeze": self.freeze_backbone,
+        }
+
+    @property
+    def _default_callbacks(self):
+        callbacks = []
+        for name, callback in super()._default_callbacks:
+            if name == "valid_acc":
+                # Validation targets are [class code, cx, cy] rows here.
+                callback = EpochScoring(
+                    _valid_class_accuracy, name="valid_acc", lower_is_better=False
+                )
+            callbacks.append((name, callback))
+        weighting = DynamicLossWeighting(
+            ("train_cls_loss", "train_reg_loss"), momentum=self.loss_momentum
+        )
+        # Before the scoring/scheduling callbacks would not matter; before
+        # print_log it must be, so the weights show in the epoch's table.
+        callbacks.insert(len(callbacks) - 1, ("loss_weighting", weighting))
+        return callbacks
+
+    def _full_images(self, X):
+        if hasattr(X, "columns"):
+            if self.full not in X.columns:
+                raise ValueError(
+                    f"{type(self).__name__}: X lacks the full-slice column "
+                    f"{self.full!r}; it has {list(X.columns)}."
+                )
+            column = X[self.full].to_numpy()
+            if len(column) and all(is_path(cell) for cell in column):
+                # Paths stay paths: each slice is read when the loader needs it.
+                return LazyImageBatch(list(column))
+            return list(column)
+        return X
+
+    def _check_X(self, X, *, reset):
+        if reset:
+            if not hasattr(X, "columns") or self.nodule not in X.columns:
+                raise ValueError(
+                    f"{type(self).__name__}.fit needs a DataFrame with the columns "
+                    f"{self.full!r} and {self.nodule!r} (the crops give the centre "
+                    f"targets); got {type(X).__name__}"
+                    + (f" with columns {list(X.columns)}" if hasattr(X, "columns")
+                       else "")
+                    + "."
+                )
+            matcher = TemplateMatcher(
+                self.match_threshold, full=self.full, nodule=self.nodule
+            )
+            self._fit_centers_ = matcher.fit_transform(X).astype(np.float32)
+            self.match_score_ = matcher.match_score_
+        images = self._full_images(X)
+        if self.preprocessor is not None:
+            if reset:
+                self.preprocessor_ = clone(self.preprocessor)
+                images = self.preprocessor_.fit_transform(images)
+            else:
+                images = self.preprocessor_.transform(images)
+        elif reset:
+            self.preprocessor_ = None
+        return super()._check_X(images, reset=reset)
+
+    def fit(self, X, y, groups=None, **fit_params):
+        """Find the centres, then train both heads with the recipe.
+
+        Parameters
+        ----------
+        X : DataFrame
+            Paired data set with the ``full`` and ``nodule`` columns (arrays or
+            NRRD paths; paths are read lazily by the data loader).
+        y : array-like of shape (n_samples,)
+            Labels, returned as given by ``predict``.
+        groups : array-like of shape (n_samples,) or None, default=None
+            Patient ids for the validation split.
+        **fit_params : dict
+            Passed to the module's ``forward``.
+
+        Returns
+        -------
+        self : CenterRegressionClassifier
+        """
+        try:
+            return super().fit(X, y, groups=groups, **fit_params)
+        finally:
+            # Transient, read by get_dataset during this fit only.
+            self.__dict__.pop("_fit_centers_", None)
+
+    def get_dataset(self, X, y=None):
+        centres = getattr(self, "_fit_centers_", None)
+        if y is not None and centres is not None:
+            y = np.column_stack([np.asarray(y, dtype=np.float32), centres])
+        return super().get_dataset(X, y)
+
+    def get_collate_fn(self, training):
+        return CentreCollate(
+            augment=bool(training and self.augment), rotation=self.rotation
+        )
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        logits, centres = y_pred
+        y_true = to_tensor(y_true, device=self.device_)
+        if y_true.ndim == 1:
+            # No centre targets (scoring outside fit): classification only.
+            return self.criterion_(logits, y_true.long())
+        loss_cls = self.criterion_(logits, y_true[:, 0].long())
+        loss_reg = torch.nn.functional.mse_loss(
+            centres, y_true[:, 1:].to(centres.dtype)
+        )
+        prefix = "train" if training else "valid"
+        self.history.record_batch(f"{prefix}_cls_loss", loss_cls.item())
+        self.history.record_batch(f"{prefix}_reg_loss", loss_reg.item())
+        weights = getattr(self, "loss_weights_", (0.5, 0.5))
+        return weights[0] * loss_cls + weights[1] * loss_reg
+
+    # ------------------------------------------------------------------ #
+    # prediction
+    # ------------------------------------------------------------------ #
+    def predict_center(self, X):
+        """Predicted nodule centres.
+
+        Parameters
+        ----------
+        X : DataFrame or image batch
+            Full slices (the ``full`` column of a DataFrame, or the images
+            themselves); no crop is needed.
+
+        Returns
+        -------
+        centres : ndarray of shape (n_samples, 2)
+            ``(x, y)`` in ``[0, 1]``, in
+            :class:`~skradnod.localization.TemplateMatcher`'s convention.
+        """
+        check_is_fitted(self, "module_")
+        return np.concatenate(
+            [out[1].numpy() for out in self.forward_iter(X, training=False)]
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        return tags
