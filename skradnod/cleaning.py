@@ -108,7 +108,8 @@ class DuplicateRemover(BaseSampler):
         many dimensions, euclidean for few).
     features : transformer or None, default=None
         Maps the image batch to a 2D feature table (fitted with ``fit_transform``
-        on the training batch, e.g. a ``RadiomicsExtractor`` or an embedding).
+        on the training batch, e.g. a ``RadiomicsExtractor`` or an embedding);
+        its columns are standardised before the neighbour search.
         None: the pixels, resized to ``size`` with
         :class:`skradnod.preprocessing.Resize` and flattened.
     size : tuple of (int, int), default=(32, 32)
@@ -185,9 +186,13 @@ class DuplicateRemover(BaseSampler):
                     f"DuplicateRemover: features must map {len(batch)} images to a "
                     f"2D table with one row per image; got shape {table.shape}."
                 )
-            # A failed extraction (NaN row) must not look like anything's twin.
-            table = np.nan_to_num(table, nan=0.0)
-            return table
+            # Radiomic features span many orders of magnitude: standardise so that
+            # no single feature decides the distances. A failed extraction (NaN
+            # row) ends up at the mean.
+            with np.errstate(all="ignore"):
+                std = np.nanstd(table, axis=0)
+                table = (table - np.nanmean(table, axis=0)) / np.where(std > 0, std, 1)
+            return np.nan_to_num(table, nan=0.0, posinf=0.0, neginf=0.0)
         from .preprocessing import Resize
 
         self.features_ = None
