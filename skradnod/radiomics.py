@@ -411,29 +411,45 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
 
     def _extract(self, images, spacings, params_json, stop_at_first=False):
         masks = _as_masks(self.mask, images, self.crop_fraction)
-        memory = check_memory(self.memory)
-        func = memory.cache(extract_features) if self.memory is not None else (
-            extract_features
-        )
+        func = extract_features
+        results = [None] * len(images)
+        todo = list(range(len(images)))
+        if self.memory is not None:
+            func = check_memory(self.memory).cache(extract_features)
+            # Read cache hits here rather than in workers: a hit costs a hash and
+            # a small file read, far less than shipping the image to a worker.
+            todo = []
+            for i, (image, mask, spacing) in enumerate(zip(images, masks, spacings)):
+                if func.check_call_in_cache(image, mask, spacing, params_json):
+                    results[i] = func(image, mask, spacing, params_json)
+                    if stop_at_first and results[i][0] is not None:
+                        return results[: i + 1]
+                else:
+                    todo.append(i)
         if stop_at_first:
             # fit only needs the feature names: the first image that works.
-            results = []
-            for image, mask, spacing in zip(images, masks, spacings):
-                results.append(func(image, mask, spacing, params_json))
-                if results[-1][0] is not None:
+            done = []
+            for i in range(len(images)):
+                if results[i] is None:
+                    results[i] = func(images[i], masks[i], spacings[i], params_json)
+                done.append(results[i])
+                if results[i][0] is not None:
                     break
-            return results
+            return done
         jobs = (
-            delayed(func)(image, mask, spacing, params_json)
-            for image, mask, spacing in zip(images, masks, spacings)
+            delayed(func)(images[i], masks[i], spacings[i], params_json) for i in todo
         )
-        parallel = Parallel(n_jobs=self.n_jobs, return_as="generator")
-        results = parallel(jobs)
+        computed = Parallel(n_jobs=self.n_jobs, return_as="generator")(jobs)
         if self.verbose:
             from tqdm.auto import tqdm
 
-            results = tqdm(results, total=len(images), desc="radiomics")
-        return list(results)
+            computed = tqdm(
+                computed, total=len(images), initial=len(images) - len(todo),
+                desc="radiomics",
+            )
+        for i, result in zip(todo, computed):
+            results[i] = result
+        return results
 
     def _warn_failures(self, results, names):
         for (features, reason), name in zip(results, names):
