@@ -12,9 +12,7 @@ dask.distributed cluster (``joblib.parallel_config(backend="dask")``) and under 
 joblib ``Memory`` cache keyed by exactly those inputs.
 """
 
-import functools
 import json
-import logging
 import os
 import warnings
 from numbers import Integral, Real
@@ -26,6 +24,11 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory
 
+from ._radiomics_worker import (
+    _build_extractor,
+    _extract_packed,
+    _unpack,
+)
 from .utils._batch import LazyImageBatch, check_image_batch, is_path
 
 __all__ = ["RadiomicsExtractor"]
@@ -111,87 +114,6 @@ def _pyradiomics_params(image_types, feature_classes, settings):
     else:
         feature_class = {str(name): [] for name in feature_classes}
     return {"setting": setting, "imageType": image_type, "featureClass": feature_class}
-
-
-@functools.lru_cache(maxsize=8)
-def _build_extractor(params_json):
-    """A pyradiomics extractor per process and parameter set.
-
-    Building one validates the parameters against pyradiomics' schema (~15 ms);
-    caching it per worker process keeps that out of the per-image cost while the
-    estimator itself only ever holds the plain parameter dictionary.
-    """
-    import radiomics
-    from radiomics.featureextractor import RadiomicsFeatureExtractor
-
-    radiomics.setVerbosity(logging.ERROR)
-    return RadiomicsFeatureExtractor(json.loads(params_json))
-
-
-def _to_sitk(array, spacing):
-    import SimpleITK as sitk
-
-    # pyradiomics works on volumes: a crop is one axial slice. SimpleITK's
-    # spacing is (x=col, y=row, z).
-    image = sitk.GetImageFromArray(array[np.newaxis])
-    image.SetSpacing((float(spacing[1]), float(spacing[0]), 1.0))
-    return image
-
-
-def extract_features(image, mask, spacing, params_json):
-    """Features of one image: ``(names, values)`` or ``(None, reason)`` on failure.
-
-    A module-level function of plain data, so joblib can ship it to workers and
-    ``Memory`` can cache it by the content of its arguments.
-
-    Parameters
-    ----------
-    image : ndarray of shape (H, W)
-        The image (float64).
-    mask : ndarray of shape (H, W)
-        Region of interest (nonzero = inside).
-    spacing : tuple of float
-        Pixel spacing ``(row_mm, col_mm)``.
-    params_json : str
-        pyradiomics parameters (``setting``, ``imageType``, ``featureClass``) as
-        JSON.
-
-    Returns
-    -------
-    names : tuple of str or None
-        Feature keys, diagnostics excluded; None if extraction failed.
-    values : ndarray of shape (n_features,) or str
-        float64 feature values, or the reason for the failure.
-    """
-    image = np.asarray(image, dtype=np.float64)
-    mask = np.asarray(mask)
-    if mask.shape != image.shape:
-        return None, (
-            f"mask of shape {mask.shape} does not match the image of shape "
-            f"{image.shape}"
-        )
-    inside = mask != 0
-    n_inside = int(inside.sum())
-    if n_inside == 0:
-        return None, "the mask is empty"
-    if n_inside == 1:
-        return None, "the mask holds a single pixel"
-    roi = image[inside]
-    if roi.max() == roi.min():
-        return None, f"the image is constant ({roi[0]:g}) inside the mask"
-    try:
-        extractor = _build_extractor(params_json)
-        params = json.loads(params_json)
-        label = int(params["setting"].get("label", 1))
-        result = extractor.execute(
-            _to_sitk(image, spacing),
-            _to_sitk(inside.astype(np.uint8) * label, spacing),
-        )
-    except Exception as exc:  # noqa: BLE001 - any pyradiomics failure is per-image
-        return None, f"pyradiomics failed: {type(exc).__name__}: {exc}"
-    names = tuple(k for k in result if not k.startswith("diagnostics_"))
-    values = np.array([float(result[k]) for k in names], dtype=np.float64)
-    return names, values
 
 
 def _as_masks(mask_param, images, fraction):
@@ -411,11 +333,11 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
 
     def _extract(self, images, spacings, params_json, stop_at_first=False):
         masks = _as_masks(self.mask, images, self.crop_fraction)
-        func = extract_features
+        func = _extract_packed
         results = [None] * len(images)
         todo = list(range(len(images)))
         if self.memory is not None:
-            func = check_memory(self.memory).cache(extract_features)
+            func = check_memory(self.memory).cache(_extract_packed)
             # Read cache hits here rather than in workers: a hit costs a hash and
             # a small file read, far less than shipping the image to a worker.
             todo = []
@@ -423,7 +345,7 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
                 if func.check_call_in_cache(image, mask, spacing, params_json):
                     results[i] = func(image, mask, spacing, params_json)
                     if stop_at_first and results[i][0] is not None:
-                        return results[: i + 1]
+                        return [_unpack(r) for r in results[: i + 1]]
                 else:
                     todo.append(i)
         if stop_at_first:
@@ -435,7 +357,7 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
                 done.append(results[i])
                 if results[i][0] is not None:
                     break
-            return done
+            return [_unpack(r) for r in done]
         jobs = (
             delayed(func)(images[i], masks[i], spacings[i], params_json) for i in todo
         )
@@ -447,9 +369,10 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
                 computed, total=len(images), initial=len(images) - len(todo),
                 desc="radiomics",
             )
-        for i, result in zip(todo, computed):
+        # Exhaust the generator (joblib warns about a half-read one).
+        for i, result in zip(todo, list(computed)):
             results[i] = result
-        return results
+        return [_unpack(r) for r in results]
 
     def _warn_failures(self, results, names):
         for (features, reason), name in zip(results, names):
