@@ -429,6 +429,13 @@ class BaseNetClassifier(NeuralNetClassifier):
             self._parameter_constraints, params, caller_name=type(self).__name__
         )
 
+    def get_params(self, deep=True, **kwargs):
+        params = super().get_params(deep=deep, **kwargs)
+        # skorch keeps a private bookkeeping set in __dict__, which its
+        # get_params would otherwise expose as a parameter.
+        params.pop("_params_to_validate", None)
+        return params
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         # An image batch is 3D, not a feature table.
@@ -483,7 +490,7 @@ class BaseNetClassifier(NeuralNetClassifier):
                     ),
                 )
             )
-        if self.verbose is not None and self.verbose > 1:
+        if isinstance(self.verbose, Real) and self.verbose > 1:
             callbacks.append(("progress_bar", ProgressBar()))
         callbacks.append(("print_log", PrintLog()))
         return callbacks
@@ -546,19 +553,7 @@ class BaseNetClassifier(NeuralNetClassifier):
         self : object
             The fitted estimator.
         """
-        X = self._check_X(X, reset=True)
-        n_samples = _n_samples(X)
-        y = self._check_y(y, n_samples)
-        self._set_classes(y)
-        y_encoded = np.searchsorted(self.classes_, y).astype(np.int64)
-        self.class_weight_ = self._compute_class_weight(y_encoded)
-        self.device_ = resolve_device(self.device)
-        if groups is not None:
-            groups = column_or_1d(groups)
-            if len(groups) != n_samples:
-                raise ValueError(
-                    f"groups has {len(groups)} entries but X has {n_samples} samples."
-                )
+        X, y_encoded, groups = self._prepare_fit(X, y, groups)
         # Transient: read by get_split_datasets, which skorch calls with fit_params
         # it also hands to forward(), so groups cannot travel that way.
         self._split_groups_ = groups
@@ -569,18 +564,76 @@ class BaseNetClassifier(NeuralNetClassifier):
             del self._split_groups_
         return self
 
-    def _set_classes(self, y):
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Train for ``max_epochs`` more epochs, initialising on the first call.
+
+        Parameters
+        ----------
+        X : image batch (or table / dict, depending on the subclass)
+            Training inputs.
+        y : array-like of shape (n_samples,)
+            Labels.
+        classes : array-like or None, default=None
+            All labels, needed on the first call when ``y`` lacks some.
+        **fit_params : dict
+            Passed to the module's ``forward`` by skorch.
+
+        Returns
+        -------
+        self : object
+            The estimator.
+        """
+        if "_routing_method" in fit_params:
+            # skorch's own fit calls partial_fit on data fit() already prepared.
+            with self._on_resolved_device():
+                return super().partial_fit(X, y, classes=classes, **fit_params)
+        if not self.initialized_ or not hasattr(self, "classes_inferred_"):
+            self._validate_params()
+            X, y_encoded, _ = self._prepare_fit(X, y, None, classes=classes)
+            self.initialize()
+        else:
+            X = self._check_X(X, reset=False)
+            y = self._check_y(y, _n_samples(X))
+            unknown = np.setdiff1d(y, self.classes_)
+            if unknown.size:
+                raise ValueError(
+                    f"y contains labels {unknown.tolist()} not seen in the first "
+                    f"partial_fit (classes {self.classes_.tolist()})."
+                )
+            y_encoded = np.searchsorted(self.classes_, y).astype(np.int64)
+        with self._on_resolved_device():
+            return super().partial_fit(X, y_encoded, **fit_params)
+
+    def _prepare_fit(self, X, y, groups, classes=None):
+        """Validate the training data; set classes_, class_weight_, device_."""
+        X = self._check_X(X, reset=True)
+        n_samples = _n_samples(X)
+        y = self._check_y(y, n_samples)
+        self._set_classes(y, classes)
+        y_encoded = np.searchsorted(self.classes_, y).astype(np.int64)
+        self.class_weight_ = self._compute_class_weight(y_encoded)
+        self.device_ = resolve_device(self.device)
+        if groups is not None:
+            groups = column_or_1d(groups)
+            if len(groups) != n_samples:
+                raise ValueError(
+                    f"groups has {len(groups)} entries but X has {n_samples} samples."
+                )
+        return X, y_encoded, groups
+
+    def _set_classes(self, y, classes=None):
         labels = np.unique(y)
-        if self.classes is not None:
-            classes = np.asarray(self.classes)
+        if classes is None:
+            classes = self.classes
+        if classes is not None:
+            classes = np.asarray(classes)
             unknown = np.setdiff1d(labels, classes)
             if unknown.size:
                 raise ValueError(
                     f"y contains labels {unknown.tolist()} that are not in the "
                     f"classes parameter {classes.tolist()}."
                 )
-            if not np.array_equal(classes, np.sort(classes)):
-                raise ValueError("The classes parameter must be sorted.")
+            labels = np.unique(classes)
         elif len(labels) < 2:
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes; "
@@ -652,12 +705,6 @@ class BaseNetClassifier(NeuralNetClassifier):
         self.device_ = resolve_device(self.device)
         with self._on_resolved_device():
             return super().initialize()
-
-    def partial_fit(self, X, y=None, classes=None, **fit_params):
-        if not hasattr(self, "device_"):
-            self.device_ = resolve_device(self.device)
-        with self._on_resolved_device():
-            return super().partial_fit(X, y, classes=classes, **fit_params)
 
     def load_params(self, *args, **kwargs):
         with self._on_resolved_device():
@@ -812,5 +859,6 @@ class BaseNetClassifier(NeuralNetClassifier):
         -------
         y_pred : ndarray of shape (n_samples,)
         """
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
 
