@@ -76,6 +76,7 @@ TASKS = {
 
 PRESETS = {
     "quick": {
+        "cnn_width": 8,
         "nodule_size": 32,
         "full_size": 64,
         "max_epochs": 2,
@@ -90,6 +91,7 @@ PRESETS = {
         "n_bootstrap": 200,
     },
     "demo": {
+        "cnn_width": 16,
         "nodule_size": 64,
         "full_size": 128,
         "max_epochs": 8,
@@ -104,6 +106,7 @@ PRESETS = {
         "n_bootstrap": 1000,
     },
     "full": {
+        "cnn_width": 32,
         "nodule_size": 64,
         "full_size": 512,
         "max_epochs": 60,
@@ -197,7 +200,8 @@ class Experiment:
             )
         except ImportError as exc:
             name = getattr(exc, "name", None) or ""
-            if isinstance(exc, ModuleNotFoundError) and not name.startswith("skradnod"):
+            ours = name == "skradnod" or name.startswith("skradnod.")
+            if isinstance(exc, ModuleNotFoundError) and not ours:
                 reason = f"{name} is not installed ({exc})"
             else:
                 reason = f"a part of skradnod it needs is missing ({exc})"
@@ -264,10 +268,12 @@ def _nodule_cnn(settings, *, task, device, random_state, **params):
     _check_params("basic_cnn", params, ())
     size = settings["nodule_size"]
     options = _nn_options(settings, device, random_state)
+    width = settings["cnn_width"]
     model = make_pipeline(
-        make_ct_preprocessor(size=size), NoduleCNNClassifier(**options)
+        make_ct_preprocessor(size=size),
+        NoduleCNNClassifier(module__width=width, **options),
     )
-    return model, {"image_size": size, **_shown(options)}
+    return model, {"image_size": size, "cnn_width": width, **_shown(options)}
 
 
 def _full_cnn(settings, *, task, device, random_state, **params):
@@ -279,10 +285,12 @@ def _full_cnn(settings, *, task, device, random_state, **params):
     _check_params("basic_cnn", params, ())
     size = settings["full_size"]
     options = _nn_options(settings, device, random_state, full=True)
+    width = settings["cnn_width"]
     model = make_pipeline(
-        make_ct_preprocessor(size=size), NoduleCNNClassifier(**options)
+        make_ct_preprocessor(size=size),
+        NoduleCNNClassifier(module__width=width, **options),
     )
-    return model, {"image_size": size, **_shown(options)}
+    return model, {"image_size": size, "cnn_width": width, **_shown(options)}
 
 
 def _shown(options):

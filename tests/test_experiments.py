@@ -1,0 +1,236 @@
+"""Tests of skradnod.experiments on data sets whose results are known."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import Bunch
+
+from skradnod.experiments import (
+    EXPERIMENTS,
+    RATING_COLUMNS,
+    Experiment,
+    ExperimentUnavailable,
+    format_tables,
+    get_experiment,
+    resolve_rows,
+    run_experiments,
+)
+
+
+def _rated_data(n=60, random_state=0, with_ratings=True, with_groups=True):
+    """Malignancy equals the spiculation rating: the oracle can read it off."""
+    rng = np.random.RandomState(random_state)
+    y = np.array([1, 2, 3, 3, 3, 4, 5, 3, 2, 4] * (n // 10))
+    frame = pd.DataFrame(index=pd.Index([f"s{i}" for i in range(n)], name="id"))
+    if with_ratings:
+        for column in RATING_COLUMNS:
+            frame[column] = rng.randint(1, 6, n)
+        frame["spiculation"] = y
+        frame["diameter_mm"] = rng.uniform(3, 30, n)
+    groups = np.arange(n) // 2 if with_groups else None
+    return Bunch(frame=frame, target=y, groups=groups)
+
+
+class _Explodes(ClassifierMixin, BaseEstimator):
+    def fit(self, X, y):
+        raise RuntimeError("planted failure in fit")
+
+
+def test_registry_has_both_tables_with_their_rows_and_baselines():
+    nodule = {s.name for s in EXPERIMENTS.values() if s.table == "nodule"}
+    full = {s.name for s in EXPERIMENTS.values() if s.table == "full"}
+    assert nodule == {
+        "majority",
+        "semantic_oracle",
+        "basic_cnn",
+        "features",
+        "features_images",
+    }
+    assert full == {
+        "majority",
+        "semantic_oracle",
+        "basic_cnn",
+        "autoencoder",
+        "center_regression",
+        "transfer_imagenet",
+        "transfer_radimagenet",
+    }
+    for spec in EXPERIMENTS.values():
+        assert spec.key == f"{spec.table}/{spec.name}"
+        assert spec.input in {"nodule", "full", "frame", "ratings", "none"}
+
+
+def test_resolve_rows_by_name_key_and_table():
+    assert resolve_rows("basic_cnn") == ["nodule/basic_cnn", "full/basic_cnn"]
+    assert resolve_rows(["full/autoencoder", "majority"]) == [
+        "nodule/majority",
+        "full/majority",
+        "full/autoencoder",
+    ]
+    assert resolve_rows("nodule") == [k for k in EXPERIMENTS if k.startswith("nodule")]
+    assert resolve_rows(None) == list(EXPERIMENTS)
+    with pytest.raises(ValueError, match="Unknown experiment row 'resnet'"):
+        resolve_rows(["basic_cnn", "resnet"])
+    with pytest.raises(KeyError, match="nodule/nope"):
+        get_experiment("nodule/nope")
+
+
+def test_rows_scale_with_the_preset():
+    quick, _ = get_experiment("nodule/basic_cnn").build(preset="quick")
+    full, used = get_experiment("nodule/basic_cnn").build(preset="full")
+    assert quick[0].steps[0][1].shape == (32, 32)
+    assert quick[-1].max_epochs == 2 and quick[-1].module__width == 8
+    assert full[0].steps[0][1].shape == (64, 64) and full[-1].max_epochs == 60
+    assert used == {
+        "preset": "full",
+        "image_size": 64,
+        "cnn_width": 32,
+        "max_epochs": 60,
+        "batch_size": 64,
+    }
+    search = get_experiment("nodule/features").build(preset="quick")[0][-1]
+    assert len(search.param_grid["clf"]) == 3  # SVM, forest, NN
+    with pytest.raises(ValueError, match="Unknown preset 'huge'"):
+        get_experiment("nodule/features").build(preset="huge")
+
+
+def test_transfer_rows_need_a_weights_file(tmp_path):
+    spec = get_experiment("full/transfer_radimagenet")
+    with pytest.raises(ExperimentUnavailable, match="weights not available"):
+        spec.build(preset="quick")
+    with pytest.raises(ExperimentUnavailable, match="no file at"):
+        spec.build(preset="quick", weights=tmp_path / "missing.pt")
+    weights = tmp_path / "radimagenet_densenet121.pt"
+    torch.save({}, weights)
+    model, used = spec.build(preset="quick", weights=weights, backbone="densenet121")
+    assert model[-1].backbone == "densenet121"
+    assert model[-1].weights == str(weights)
+    assert used["weights"] == weights.name and used["backbone"] == "densenet121"
+    with pytest.raises(ValueError, match="takes no parameter.*'epochs'"):
+        spec.build(preset="quick", weights=weights, epochs=3)
+
+
+def test_baselines_reach_their_known_scores_and_reports_are_written(tmp_path):
+    data = _rated_data()
+    results = run_experiments(
+        data,
+        rows=["majority", "semantic_oracle"],
+        task="both",
+        cv=5,
+        out_dir=tmp_path,
+        n_bootstrap=100,
+        verbose=False,
+    )
+    assert (results["status"] == "ok").all()
+    assert len(results) == 8  # 2 tables x 2 baselines x 2 tasks
+    by = results.set_index(["key", "task"])
+    # class 3 is 40 % of the labels and malignant (4-5) 30 %
+    assert by.loc[("nodule/majority", "5class"), "accuracy"] == pytest.approx(0.4)
+    assert by.loc[("nodule/majority", "binary"), "accuracy"] == pytest.approx(0.7)
+    assert by.loc[("nodule/semantic_oracle", "5class"), "accuracy"] >= 0.95
+    # baselines are computed once and shown in both tables
+    assert (
+        by.loc[("full/semantic_oracle", "5class"), "accuracy"]
+        == by.loc[("nodule/semantic_oracle", "5class"), "accuracy"]
+    )
+    for _, row in results.iterrows():
+        assert row["accuracy_ci_low"] <= row["accuracy"] <= row["accuracy_ci_high"]
+
+    text = (tmp_path / "results.md").read_text()
+    assert "## Table 2 - full-slice models" in text
+    assert "## Table 3 - nodule-crop models" in text
+    acc = by.loc[("nodule/majority", "5class")]
+    assert (
+        f"| Majority class | {100 * acc['accuracy']:.1f} "
+        f"[{100 * acc['accuracy_ci_low']:.1f}, {100 * acc['accuracy_ci_high']:.1f}]"
+    ) in text
+    assert "30 samples" not in text and "60 samples from 30 patients" in text
+
+    payload = json.loads((tmp_path / "results.json").read_text())
+    first = payload["rows"][0]
+    assert first["report"]["metrics"]["accuracy"] == pytest.approx(first["accuracy"])
+    assert first["report"]["grouped"] is True
+    for rel in results["figures"].str.split(";").explode():
+        assert (tmp_path / rel).stat().st_size > 1000
+
+
+def test_failing_and_unavailable_rows_are_reported_and_others_still_run(
+    tmp_path, monkeypatch
+):
+    planted = Experiment(
+        "nodule",
+        "explodes",
+        "Explodes",
+        "none",
+        "A row whose fit fails.",
+        lambda settings, **kw: (_Explodes(), {}),
+    )
+    monkeypatch.setitem(EXPERIMENTS, planted.key, planted)
+    data = _rated_data(with_ratings=False)
+    results = run_experiments(
+        data,
+        rows=[
+            "nodule/explodes",
+            "nodule/semantic_oracle",
+            "nodule/majority",
+            "transfer_imagenet",
+        ],
+        task="binary",
+        cv=3,
+        out_dir=tmp_path,
+        n_bootstrap=0,
+        verbose=False,
+    )
+    status = dict(zip(results["key"], results["status"]))
+    assert status == {
+        "nodule/majority": "ok",
+        "nodule/semantic_oracle": "unavailable",
+        "nodule/explodes": "failed",
+        "full/transfer_imagenet": "unavailable",
+    }
+    message = dict(zip(results["key"], results["message"]))
+    assert "planted failure in fit" in message["nodule/explodes"]
+    assert "diameter_mm" in message["nodule/semantic_oracle"]
+    log = tmp_path / "errors" / "nodule-explodes-binary.txt"
+    assert "Traceback" in log.read_text()
+    table = format_tables(results)
+    assert "| Explodes | failed | - | - |" in table
+    assert "| TL ImageNet | weights not available | - | - |" in table
+    assert "planted failure in fit" in (tmp_path / "results.md").read_text()
+
+
+def test_missing_optional_dependency_makes_the_row_unavailable(monkeypatch):
+    def needs_missing(settings, **kw):
+        import skradnod_missing_dependency  # noqa: F401
+
+    planted = Experiment("full", "needs", "Needs", "none", "", needs_missing)
+    monkeypatch.setitem(EXPERIMENTS, planted.key, planted)
+    results = run_experiments(
+        _rated_data(),
+        rows="full/needs",
+        task="5class",
+        n_bootstrap=0,
+        verbose=False,
+    )
+    assert results.loc[0, "status"] == "unavailable"
+    assert "skradnod_missing_dependency is not installed" in results.loc[0, "message"]
+
+
+def test_ungrouped_data_warns_once_and_bad_arguments_are_named():
+    data = _rated_data(with_groups=False)
+    with pytest.warns(UserWarning, match="no patient ids") as record:
+        run_experiments(
+            data, rows="majority", task="5class", n_bootstrap=0, verbose=False
+        )
+    assert len([w for w in record if "patient" in str(w.message)]) == 1
+    with pytest.raises(ValueError, match="Unknown task 'ternary'"):
+        run_experiments(data, rows="majority", task="ternary", verbose=False)
+    with pytest.raises(ValueError, match="params names unknown row"):
+        run_experiments(data, rows="majority", params={"resnet": {}}, verbose=False)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            run_experiments(data, rows="majority", device="cuda", verbose=False)
