@@ -162,7 +162,8 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
         ``resampledPixelSpacing``...). ``force2D`` is always on.
     spacing : tuple of (float, float), default=None
         Pixel spacing ``(row_mm, col_mm)`` of every image. None: the spacing of
-        each NRRD header when X holds paths, else ``(1, 1)``.
+        each NRRD header when X holds paths (or a lazy batch of paths with no
+        steps), else ``(1, 1)``.
     n_jobs : int, default=None
         Images extracted in parallel with :class:`joblib.Parallel` (so any joblib
         backend, including dask, applies). None means 1 unless in a
@@ -289,11 +290,14 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
 
     def _read(self, X):
         """Images as float64 2D arrays, their spacings and a name for each."""
-        if isinstance(X, LazyImageBatch):
+        if isinstance(X, LazyImageBatch) and X.steps:
+            # Per-image steps may resize: the files' spacing no longer applies.
             sources = X.sources
             images = check_image_batch(X)
             headers = [None] * len(images)
         else:
+            if isinstance(X, LazyImageBatch):
+                X = X.sources
             items = None
             if not (isinstance(X, np.ndarray) and X.dtype != object) and not is_path(
                 X

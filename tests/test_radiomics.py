@@ -15,6 +15,7 @@ from radiomics.featureextractor import RadiomicsFeatureExtractor
 
 from skradnod.io import write_nrrd
 from skradnod.radiomics import RadiomicsExtractor
+from skradnod.utils import LazyImageBatch
 
 DATA = Path(__file__).parent / "data"
 FAST = {"image_types": ("Original",), "feature_classes": ["firstorder"]}
@@ -117,6 +118,8 @@ def test_paths_use_header_spacing(tmp_path):
     np.testing.assert_allclose(from_arrays[:, area], 196.0)
     explicit = RadiomicsExtractor(spacing=(2.0, 0.5), **params).fit_transform(paths)
     np.testing.assert_allclose(explicit[:, area], 196.0)
+    lazy = RadiomicsExtractor(**params).fit_transform(LazyImageBatch(paths))
+    np.testing.assert_allclose(lazy, from_paths)
 
 
 def test_mask_options_select_the_planted_region():
