@@ -78,6 +78,11 @@ def _otsu_mask(image, fraction):
     if n_labels == 0:
         return center
     sizes = np.bincount(labels.ravel(), minlength=n_labels + 1)
+    # The component under the centre pixel is the nodule the crop is centred
+    # on; otherwise take the largest one reaching into the centre box.
+    at_centre = labels[image.shape[0] // 2, image.shape[1] // 2]
+    if at_centre > 0 and sizes[at_centre] >= 2:
+        return labels == at_centre
     near = np.unique(labels[center & foreground])
     near = near[near > 0]
     if near.size == 0:
@@ -118,9 +123,8 @@ def _pyradiomics_params(image_types, feature_classes, settings):
 
 def _as_masks(mask_param, images, fraction):
     if isinstance(mask_param, str):
-        make = _center_mask if mask_param == "center" else None
-        if make is not None:
-            return [make(im.shape, fraction) for im in images]
+        if mask_param == "center":
+            return [_center_mask(im.shape, fraction) for im in images]
         return [_otsu_mask(im, fraction) for im in images]
     if callable(mask_param):
         return [np.asarray(mask_param(im)) for im in images]
@@ -144,10 +148,11 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
     mask : {"center", "otsu"}, callable or sequence of ndarray, default="center"
         Region of interest per image. ``"center"``: the central ``crop_fraction``
         box of each image (the method's choice, for crops centred on the nodule).
-        ``"otsu"``: an automatic segmentation, the largest Otsu-foreground
-        component that touches the centre box, falling back to the centre box when
-        there is none. A callable maps an image to its mask. A sequence of 2D masks
-        must be aligned with X (only sensible when X is always the same batch).
+        ``"otsu"``: an automatic segmentation, the Otsu-foreground component
+        under the centre pixel, else the largest one reaching into the centre box,
+        else the centre box itself. A callable maps an image to its mask. A
+        sequence of 2D masks must be aligned with X (only sensible when X is
+        always the same batch).
     crop_fraction : float in (0, 1], default=0.7
         Side fraction of the centre box.
     image_types : sequence of str or dict, default=("Original", "Wavelet")

@@ -141,7 +141,13 @@ def test_mask_options_select_the_planted_region():
     np.testing.assert_allclose(
         area("otsu", np.stack([image, corner])), [disc.sum(), 28**2]
     )
+    # A larger bright wall reaching into the centre box loses to the component
+    # under the centre pixel.
+    small = (rr - 20) ** 2 + (cc - 20) ** 2 < 5**2
+    walled = np.where(small | (rr < 10), 40.0, -850.0) + rng.normal(0, 10, (size, size))
+    assert area("otsu", walled[np.newaxis])[0] == small.sum()
     assert area(lambda im: im > 0, image[np.newaxis])[0] == disc.sum()
+    assert area(disc[np.newaxis], image[np.newaxis])[0] == disc.sum()
     assert area([disc], image[np.newaxis])[0] == disc.sum()
     assert area("center", image[np.newaxis])[0] == 28**2
     with pytest.raises(ValueError, match="2 masks but X holds 1"):
