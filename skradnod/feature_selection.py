@@ -430,7 +430,7 @@ def make_radiomics_selector(
     estimator : classifier, default=None
         Estimator ranking the features in RFECV (it needs ``feature_importances_``
         or ``coef_``). None: ``RandomForestClassifier`` with the preset's number of
-        trees, ``random_state`` and ``n_jobs``.
+        trees and ``random_state``.
     step : int or float, default=None
         Features removed per RFECV round (a float in (0, 1) is a fraction). None:
         the preset's.
@@ -448,7 +448,8 @@ def make_radiomics_selector(
     random_state : int, RandomState instance or None, default=None
         Seed of the default forest.
     n_jobs : int, default=None
-        Parallel jobs of RFECV and of the default forest.
+        Parallel jobs of RFECV (over its CV folds; the default forest itself
+        runs single-threaded to avoid nested parallelism).
 
     Returns
     -------
@@ -479,10 +480,9 @@ def make_radiomics_selector(
     if step is None:
         step = defaults["step"]
     if estimator is None:
+        # Single-threaded: RFECV already spreads its folds over n_jobs.
         estimator = RandomForestClassifier(
-            n_estimators=defaults["n_estimators"],
-            random_state=random_state,
-            n_jobs=n_jobs,
+            n_estimators=defaults["n_estimators"], random_state=random_state
         )
     steps = [
         ("variancethreshold", VarianceThreshold(threshold=variance_threshold)),
