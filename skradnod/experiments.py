@@ -76,6 +76,8 @@ TASKS = {
 
 PRESETS = {
     "quick": {
+        "rfecv_cv": 2,
+        "rfecv_trees": 10,
         "cnn_width": 8,
         "nodule_size": 32,
         "full_size": 64,
@@ -91,6 +93,8 @@ PRESETS = {
         "n_bootstrap": 200,
     },
     "demo": {
+        "rfecv_cv": 3,
+        "rfecv_trees": 30,
         "cnn_width": 16,
         "nodule_size": 64,
         "full_size": 128,
@@ -106,6 +110,8 @@ PRESETS = {
         "n_bootstrap": 1000,
     },
     "full": {
+        "rfecv_cv": 3,
+        "rfecv_trees": 100,
         "cnn_width": 32,
         "nodule_size": 64,
         "full_size": 512,
@@ -310,11 +316,31 @@ def _selector_with_classifier(settings, random_state, classifier):
     from .feature_selection import make_radiomics_selector
 
     return make_radiomics_selector(
-        preset=settings["selector_preset"],
-        step=settings["rfecv_step"],
-        classifier=classifier,
-        random_state=random_state,
+        **_selector_options(settings, random_state), classifier=classifier
     )
+
+
+def _selector_options(settings, random_state):
+    from sklearn.ensemble import RandomForestClassifier
+
+    return {
+        "preset": settings["selector_preset"],
+        "step": settings["rfecv_step"],
+        "cv": settings["rfecv_cv"],
+        "estimator": RandomForestClassifier(
+            n_estimators=settings["rfecv_trees"], random_state=random_state
+        ),
+        "random_state": random_state,
+    }
+
+
+def _selector_used(settings):
+    return {
+        "selector": settings["selector_preset"],
+        "rfecv_step": settings["rfecv_step"],
+        "rfecv_cv": settings["rfecv_cv"],
+        "rfecv_trees": settings["rfecv_trees"],
+    }
 
 
 def _features(settings, *, task, device, random_state, memory=None, **params):
@@ -372,8 +398,7 @@ def _features(settings, *, task, device, random_state, memory=None, **params):
     model = make_pipeline(extractor, search)
     return model, {
         **used,
-        "selector": settings["selector_preset"],
-        "rfecv_step": settings["rfecv_step"],
+        **_selector_used(settings),
         "candidates": f"SVC | RandomForest({n_trees}) | {nn_name}",
         "inner_cv": settings["inner_cv"],
         "max_epochs": settings["max_epochs"],
@@ -391,11 +416,7 @@ def _features_images(settings, *, task, device, random_state, memory=None, **par
     extractor, used = _radiomics(settings, random_state, memory)
     from .feature_selection import make_radiomics_selector
 
-    selector = make_radiomics_selector(
-        preset=settings["selector_preset"],
-        step=settings["rfecv_step"],
-        random_state=random_state,
-    )
+    selector = make_radiomics_selector(**_selector_options(settings, random_state))
     size = settings["nodule_size"]
     options = _nn_options(settings, device, random_state)
     model = FusionClassifier(
@@ -409,8 +430,7 @@ def _features_images(settings, *, task, device, random_state, memory=None, **par
     return model, {
         "image_size": size,
         **used,
-        "selector": settings["selector_preset"],
-        "rfecv_step": settings["rfecv_step"],
+        **_selector_used(settings),
         **_shown(options),
     }
 
@@ -1126,7 +1146,7 @@ def run_experiments(
                         f"{spec.title} ({TASKS[task_name][0]}, {spec.table})",
                     )
                 )
-            record["report"] = report.to_dict()
+            record["report"] = report.to_dict(samples=True)
             say(
                 f"    accuracy {report.metrics['accuracy']:.3f} "
                 f"[{report.ci['accuracy'][0]:.3f}, {report.ci['accuracy'][1]:.3f}]"
