@@ -418,6 +418,8 @@ def _features_images(settings, *, task, device, random_state, memory=None, **par
 
     selector = make_radiomics_selector(**_selector_options(settings, random_state))
     size = settings["nodule_size"]
+    # FusionNet's image branch is half as wide as the basic CNN by default
+    width = max(2, settings["cnn_width"] // 2)
     options = _nn_options(settings, device, random_state)
     model = FusionClassifier(
         transformers=[
@@ -425,10 +427,12 @@ def _features_images(settings, *, task, device, random_state, memory=None, **par
             ("features", make_pipeline(extractor, selector), "nodule"),
         ],
         module=FusionNet,
+        module__image_width=width,
         **options,
     )
     return model, {
         "image_size": size,
+        "image_width": width,
         **used,
         **_selector_used(settings),
         **_shown(options),
