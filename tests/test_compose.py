@@ -219,3 +219,61 @@ def test_errors_name_the_branch_or_column():
             [("img", "passthrough", "nodule"), ("features", StandardScaler(), ["f1"])],
             **FAST,
         ).fit(frame, y)
+
+
+def test_design_example_radiomics_branch_with_groups_and_grid_search(tmp_path):
+    # The DESIGN.md composition on a small cohort, with fast settings: radiomic
+    # features cached on disk, the "fast" selector preset, a tiny net.
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from skradnod.datasets import make_lidc_cohort
+    from skradnod.evaluation import to_binary
+    from skradnod.feature_selection import make_radiomics_selector
+    from skradnod.preprocessing import make_ct_preprocessor
+    from skradnod.radiomics import RadiomicsExtractor
+
+    data = make_lidc_cohort(n_samples=60, random_state=0)
+    frame = data.frame.copy()
+    # Plant a constant crop: its radiomic row is NaN, SparseRowDropper drops it.
+    crops = list(frame["nodule"])
+    crops[0] = np.full((48, 48), -800, np.int16)
+    frame["nodule"] = crops
+    y = to_binary(data.target)
+    nodule_features = make_imb_pipeline(
+        RadiomicsExtractor(
+            image_types=("Original",),
+            feature_classes=["firstorder", "shape2D"],
+            memory=str(tmp_path),
+        ),
+        make_radiomics_selector(
+            estimator=RandomForestClassifier(n_estimators=10, random_state=0),
+            step=0.3,
+        ),
+    )
+    model = FusionClassifier(
+        transformers=[
+            ("image", make_ct_preprocessor(size=32), "nodule"),
+            ("features", nodule_features, "nodule"),
+        ],
+        **FAST,
+        random_state=0,
+    )
+    with pytest.warns(UserWarning):
+        model.fit(frame, y, groups=data.groups)
+    assert 0 not in model.sample_indices_ and model.n_dropped_ >= 1
+    assert model.predict(frame).shape == (60,)  # nothing dropped at predict
+    selected = model.named_transformers_["features"][-1][-1].n_features_
+    assert model.module_.feature_branch.layer1[0].in_features == selected
+
+    cv = StratifiedGroupKFold(2)
+    scores = cross_val_score(model, frame, y, groups=data.groups, cv=cv)
+    assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
+    search = GridSearchCV(
+        model,
+        {"features__pipeline__correlationfilter__threshold": [0.8, 0.95],
+         "lr": [1e-2]},
+        cv=cv,
+    ).fit(frame, y, groups=data.groups)
+    assert len(search.cv_results_["params"]) == 2
+    assert search.best_estimator_.n_dropped_ >= 1
