@@ -301,7 +301,7 @@ class AutoencoderEmbedding(
         Z = torch.as_tensor(np.asarray(Z, dtype=np.float32), device=self.device_)
         if Z.ndim != 2 or Z.shape[1] != self.latent_dim:
             raise ValueError(
-                f"Z must have shape (n_samples, {self.latent_dim}); got "
+                f"Z must have shape (n_samples, latent_dim={self.latent_dim}); got "
                 f"{tuple(Z.shape)}."
             )
         module = self.net_.module_
