@@ -140,7 +140,7 @@ def test_in_a_pipeline_and_feature_names():
 
 def test_cohort_pairs_match_manifest_centres(tmp_path):
     datasets = pytest.importorskip("skradnod.datasets")
-    data = datasets.make_lidc_cohort(tmp_path / "cohort", n_samples=6)
+    data = datasets.make_lidc_cohort(tmp_path / "cohort", n_samples=12)
     if not {"cx", "cy"} <= set(data.frame.columns):
         pytest.fail("the cohort manifest carries no nodule centre (cx, cy)")
     found = TemplateMatcher().fit_transform(data.frame)
