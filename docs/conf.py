@@ -149,6 +149,22 @@ def _skip_member(app, what, name, obj, skip, options):
     return None
 
 
+def _public_bases(app, name, obj, options, bases):
+    # "Bases: _ImageTransformer" says nothing to a reader: show the public
+    # classes behind a private base instead.
+    public = []
+    for base in bases:
+        stack = [base]
+        while stack:
+            cls = stack.pop(0)
+            if getattr(cls, "__name__", "").startswith("_"):
+                stack[:0] = list(cls.__bases__)
+            elif cls not in public and cls is not object:
+                public.append(cls)
+    bases[:] = public or [object]
+
+
 def setup(app):
+    app.connect("autodoc-process-bases", _public_bases)
     app.connect("autodoc-process-docstring", _guard_docstring, priority=400)
     app.connect("autodoc-skip-member", _skip_member)
