@@ -366,7 +366,7 @@ def test_calibration_wrapper_lowers_ece_of_a_skradnod_classifier_on_the_cohort()
         return make_pipeline(
             StandardScaler(),
             FeatureNetClassifier(
-                max_epochs=40,
+                max_epochs=25,
                 patience=None,
                 lr_patience=None,
                 lr=1e-2,
