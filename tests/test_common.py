@@ -48,8 +48,48 @@ INSTANCES = {
     ),
     # --- end radiomics / feature_selection / cleaning ---
     # --- nn models / compose ---
+    # Tiny nets and few epochs; a fixed seed so fits are reproducible (the
+    # idempotence and pickling checks compare predictions).
+    "NoduleCNNClassifier": lambda: _make(
+        "skradnod.models", "NoduleCNNClassifier",
+        module__width=4, max_epochs=2, random_state=0,
+    ),
+    # Enough epochs (at lr 1e-2) for the accuracy thresholds of
+    # check_classifiers_train and check_class_weight_classifiers.
+    "FeatureNetClassifier": lambda: _make(
+        "skradnod.models", "FeatureNetClassifier",
+        module__hidden=16, max_epochs=30, lr=1e-2, patience=None,
+        lr_patience=None, random_state=0,
+    ),
+    # One tabular branch into the feature network: the meta-estimator's
+    # column selection, cloning, nested params and prediction contract under the
+    # full tabular checks (its image branches are tested in test_compose.py).
+    # (Built directly: ``_make``'s own first argument is named ``module``.)
+    "FusionClassifier": lambda: importlib.import_module(
+        "skradnod.compose"
+    ).FusionClassifier(
+        transformers=[("x", _make("sklearn.preprocessing", "StandardScaler"), None)],
+        module=importlib.import_module("skradnod.nn").FeatureBranch,
+        module__hidden=16, max_epochs=30, lr=1e-2, patience=None,
+        lr_patience=None, random_state=0,
+    ),
     # --- end nn models / compose ---
     # --- full-slice models / localization ---
+    # The smallest fast configurations: resnet50 (cheapest per image of the
+    # backbones at these sizes), NoduleCNN's trunk for the multi-task net.
+    "TransferClassifier": lambda: _make(
+        "skradnod.models", "TransferClassifier",
+        backbone="resnet50", max_epochs=1, batch_size=4, patience=None,
+        lr_patience=None, random_state=0,
+    ),
+    "CenterRegressionClassifier": lambda: _make(
+        "skradnod.models", "CenterRegressionClassifier",
+        backbone="nodule_cnn", module__width=4, max_epochs=1, random_state=0,
+    ),
+    "AutoencoderEmbedding": lambda: _make(
+        "skradnod.models", "AutoencoderEmbedding",
+        latent_dim=4, channels=(4, 8), max_epochs=1, random_state=0,
+    ),
     # --- end full-slice models / localization ---
 }
 
@@ -69,8 +109,56 @@ EXPECTED_FAILED_CHECKS = {
     },
     # --- end radiomics / feature_selection / cleaning ---
     # --- nn models / compose ---
+    "NoduleCNNClassifier": {
+        "check_no_attributes_set_in_init": (
+            "skorch's NeuralNet.__init__ sets history_, initialized_ and "
+            "virtual_params_ and stores module__* keyword parameters as "
+            "attributes (its documented design; get_params/clone work)"
+        ),
+    },
+    "FeatureNetClassifier": {
+        "check_no_attributes_set_in_init": (
+            "skorch's NeuralNet.__init__ sets history_, initialized_ and "
+            "virtual_params_ and stores module__* keyword parameters as "
+            "attributes (its documented design; get_params/clone work)"
+        ),
+    },
+    "FusionClassifier": {
+        "check_no_attributes_set_in_init": (
+            "skorch's NeuralNet.__init__ sets history_, initialized_ and "
+            "virtual_params_ and stores module__* keyword parameters as "
+            "attributes (its documented design; get_params/clone work)"
+        ),
+    },
     # --- end nn models / compose ---
     # --- full-slice models / localization ---
+    "TransferClassifier": {
+        "check_no_attributes_set_in_init": (
+            "skorch's NeuralNet.__init__ sets history_, initialized_ and "
+            "virtual_params_ and stores module__* keyword parameters as "
+            "attributes (its documented design; get_params/clone work)"
+        ),
+    },
+    "CenterRegressionClassifier": {
+        "check_no_attributes_set_in_init": (
+            "skorch's NeuralNet.__init__ sets history_, initialized_ and "
+            "virtual_params_ and stores module__* keyword parameters as "
+            "attributes (its documented design; get_params/clone work)"
+        ),
+        "check_image_transformer": (
+            "fit needs a DataFrame with 'full' and 'nodule' columns (the crops "
+            "give the centre targets), not an image batch alone; its fit/predict "
+            "contract, paths and lazy input are tested in test_multitask.py and "
+            "test_lazy.py"
+        ),
+    },
+    "TemplateMatcher": {
+        "check_image_transformer": (
+            "transforms (full slice, crop) pairs given as a DataFrame, not an "
+            "image batch; planted crops, paths, bad input and warnings are "
+            "tested in test_localization.py"
+        ),
+    },
     # --- end full-slice models / localization ---
 }
 
