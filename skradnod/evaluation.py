@@ -943,10 +943,11 @@ def plot_confidence(report, *, ax=None, title=None, path=None):
             )
             box["boxes"][0].set_facecolor(colours[is_correct])
             box["boxes"][0].set_alpha(0.6)
+            # sample counts along the bottom, where no box can reach
             ax.text(
                 k + offset,
-                1.02,
-                f"{values.size}",
+                0.01,
+                f"n={values.size}",
                 ha="center",
                 va="bottom",
                 fontsize=7,
@@ -966,9 +967,7 @@ def plot_confidence(report, *, ax=None, title=None, path=None):
         fontsize=8,
     )
     ax.set_title(
-        title
-        or f"{report.estimator}\nconfidence of correct vs incorrect "
-        "predictions (n above boxes)",
+        title or f"{report.estimator}\nconfidence of correct vs incorrect predictions",
         fontsize=9,
     )
     return _finish(fig, path)

@@ -301,7 +301,7 @@ def test_plots_show_the_report(tmp_path):
         for c in range(1, 6)
         for ok in (True, False)
     ]
-    assert [int(t.get_text()) for t in ax.texts] == [e for e in expected if e]
+    assert [t.get_text() for t in ax.texts] == [f"n={e}" for e in expected if e]
 
     fig = plot_calibration(report, path=tmp_path / "cal.png")
     assert f"{report.metrics['ece']:.3f}" in fig.axes[0].get_title()
