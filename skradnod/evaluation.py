@@ -963,7 +963,11 @@ def plot_confidence(report, *, ax=None, title=None, path=None):
             Patch(facecolor=colours[True], alpha=0.6, label="correct"),
             Patch(facecolor=colours[False], alpha=0.6, label="incorrect"),
         ],
-        loc="lower right",
+        # below the axes: boxes and counts fill the plot area
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.12),
+        ncol=2,
+        frameon=False,
         fontsize=8,
     )
     ax.set_title(
