@@ -12,7 +12,10 @@ import logging
 from numbers import Integral, Real
 
 import numpy as np
+from cleanlab import Datalab
 from imblearn.base import BaseSampler
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from sklearn.base import _fit_context, clone
 from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -26,61 +29,26 @@ logger = logging.getLogger(__name__)
 
 
 def _connected_sets(neighbour_lists, n):
-    """Group samples linked by the near-duplicate relation (union-find)."""
-    parent = np.arange(n)
+    """Group samples linked by the near-duplicate relation (graph components).
 
-    def find(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, neighbours in enumerate(neighbour_lists):
-        for j in neighbours:
-            ri, rj = find(i), find(int(j))
-            if ri != rj:
-                parent[max(ri, rj)] = min(ri, rj)
-    roots = np.array([find(i) for i in range(n)])
-    sets = []
-    for root in np.unique(roots):
-        members = np.flatnonzero(roots == root)
-        if members.size > 1:
-            sets.append(members)
-    return sets
-
-
-class _Statistics:
-    """The one method of ``Datalab`` that cleanlab's near-duplicate finder uses."""
-
-    def get_info(self, name):
-        return {}
+    Returns the components with more than one member, each sorted, ordered by
+    their smallest member.
+    """
+    rows = [i for i, neighbours in enumerate(neighbour_lists) for _ in neighbours]
+    cols = [int(j) for neighbours in neighbour_lists for j in neighbours]
+    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    sets = [np.flatnonzero(labels == label) for label in np.unique(labels)]
+    return sorted((m for m in sets if m.size > 1), key=lambda m: m[0])
 
 
 def _near_duplicate_sets(table, y, options):
-    """cleanlab's ``near_duplicate`` sets: for each sample, its near duplicates.
-
-    ``Datalab`` needs cleanlab's optional ``datalab`` extra (the Hugging Face
-    ``datasets`` package). Without it, the same issue manager that
-    ``Datalab.find_issues(issue_types={"near_duplicate": ...})`` runs is called
-    directly, which gives the same sets.
-    """
-    try:
-        from cleanlab.datalab.datalab import Datalab
-    except ImportError:
-        Datalab = None
-    if Datalab is not None:
-        lab = Datalab(data={"label": np.asarray(y)}, label_name="label", verbosity=0)
-        # Datalab prints progress even at verbosity 0.
-        with contextlib.redirect_stdout(io.StringIO()):
-            lab.find_issues(features=table, issue_types={"near_duplicate": options})
-        return lab.get_info("near_duplicate")["near_duplicate_sets"]
-    from cleanlab.datalab.internal.issue_manager.duplicate import (
-        NearDuplicateIssueManager,
-    )
-
-    manager = NearDuplicateIssueManager(_Statistics(), **options)
-    manager.find_issues(features=table)
-    return manager.near_duplicate_sets
+    """cleanlab's ``near_duplicate`` sets: for each sample, its near duplicates."""
+    lab = Datalab(data={"label": np.asarray(y)}, label_name="label", verbosity=0)
+    # Datalab prints progress even at verbosity 0.
+    with contextlib.redirect_stdout(io.StringIO()):
+        lab.find_issues(features=table, issue_types={"near_duplicate": options})
+    return lab.get_info("near_duplicate")["near_duplicate_sets"]
 
 
 class DuplicateRemover(BaseSampler):
