@@ -134,7 +134,7 @@ def read_nrrd(path):
     return np.ascontiguousarray(data), header
 
 
-def write_nrrd(path, array, spacing=None):
+def write_nrrd(path, array, spacing=None, *, compression_level=9):
     """Write a 2D image as a gzip-encoded NRRD file.
 
     Parameters
@@ -146,6 +146,9 @@ def write_nrrd(path, array, spacing=None):
     spacing : float or (float, float), default=None
         Pixel spacing in mm, ``(row, col)`` or one value for both. None writes no
         spacing (read back as 1, 1).
+    compression_level : int, default=9
+        gzip level, 1 (fastest) to 9 (smallest). The built-in cohort uses 1: on
+        noisy CT slices level 9 is ~5x slower for files ~3 % smaller.
 
     Examples
     --------
@@ -165,7 +168,13 @@ def write_nrrd(path, array, spacing=None):
         header["spacings"] = [float(col), float(row)]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    nrrd.write(os.fspath(path), np.ascontiguousarray(array), header, index_order="C")
+    nrrd.write(
+        os.fspath(path),
+        np.ascontiguousarray(array),
+        header,
+        index_order="C",
+        compression_level=compression_level,
+    )
 
 
 def _read_manifest(path):

