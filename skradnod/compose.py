@@ -3,6 +3,7 @@
 import inspect
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import _fit_context, clone
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch, _safe_indexing
@@ -54,11 +55,17 @@ def _as_net_input(output, name):
     if isinstance(output, LazyImageBatch):
         return output
     if hasattr(output, "iloc") and getattr(output, "ndim", 2) == 2:
-        return output.to_numpy(dtype=np.float32)
+        output = output.to_numpy(dtype=np.float32)
     if isinstance(output, np.ndarray) and output.dtype != object:
         if output.ndim == 1:
             output = output[:, np.newaxis]
-        return np.asarray(output, dtype=np.float32)
+        output = np.asarray(output, dtype=np.float32)
+        if not np.isfinite(output).all():
+            raise ValueError(
+                f"Output of branch {name!r} contains NaN or infinity; the net "
+                "needs finite inputs (impute in the branch, e.g. KNNImputer)."
+            )
+        return output
     # A Series / list / object array of images.
     images = check_image_batch(output, name=f"Output of branch {name!r}")
     if isinstance(images, list):
@@ -134,6 +141,9 @@ class FusionClassifier(BaseNetClassifier):
     random_state : int, RandomState instance or None, default=None
         Seed of the net's initialisation, split, batch order and augmentation
         (the branches keep their own ``random_state``).
+    n_jobs : int or None, default=None
+        Torch threads during fit and predict (None: torch's setting; 1 for
+        small nets or parallel fits).
     verbose : int, default=0
         1 prints a per-epoch table, 2 adds a progress bar.
     **kwargs
@@ -183,7 +193,8 @@ class FusionClassifier(BaseNetClassifier):
     >>> clf = FusionClassifier(
     ...     [("image", "passthrough", "nodule"),
     ...      ("features", StandardScaler(), ["diameter"])],
-    ...     module__image_width=4, max_epochs=30, lr=1e-2, random_state=0)
+    ...     module__image_width=4, max_epochs=30, lr=1e-2, random_state=0,
+    ...     n_jobs=1)
     >>> float(clf.fit(frame, y).score(frame, y)) > 0.9
     True
     >>> sorted(clf.named_transformers_)
@@ -212,6 +223,7 @@ class FusionClassifier(BaseNetClassifier):
         rotation=15.0,
         device="auto",
         random_state=None,
+        n_jobs=None,
         verbose=0,
         **kwargs,
     ):
@@ -229,6 +241,7 @@ class FusionClassifier(BaseNetClassifier):
             rotation=rotation,
             device=device,
             random_state=random_state,
+            n_jobs=n_jobs,
             verbose=verbose,
             **kwargs,
         )
@@ -370,6 +383,11 @@ class FusionClassifier(BaseNetClassifier):
         return _safe_indexing(X, columns, axis=1)
 
     def _check_frame(self, X, reset):
+        if sp.issparse(X):
+            raise TypeError(
+                "Sparse data was passed to FusionClassifier, but dense data is "
+                "required: X is a table (DataFrame) whose columns feed the branches."
+            )
         if isinstance(X, dict):
             n_columns, n_samples = len(X), _n_samples(X)
         else:
@@ -398,25 +416,8 @@ class FusionClassifier(BaseNetClassifier):
             )
         return X, n_samples
 
-    @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, groups=None, **fit_params):
-        """Fit every branch on its columns and ``y``, then train the net.
-
-        Parameters
-        ----------
-        X : DataFrame of shape (n_samples, n_columns)
-            Paired data set (e.g. ``load_nodule_dataset(path).frame``).
-        y : array-like of shape (n_samples,)
-            Labels (1-5 or 0/1), returned as given by ``predict``.
-        groups : array-like of shape (n_samples,) or None, default=None
-            Patient ids for the net's grouped validation split.
-        **fit_params : dict
-            Passed to the module's ``forward`` by skorch.
-
-        Returns
-        -------
-        self : FusionClassifier
-        """
+    def _fit_branches(self, X, y, groups):
+        """Fit clones of the branches; return the net's inputs, y and groups."""
         self._validate_transformers()
         X, n_samples = self._check_frame(X, reset=True)
         y = self._check_y(y, n_samples)
@@ -470,12 +471,68 @@ class FusionClassifier(BaseNetClassifier):
                     f"groups has {len(groups)} entries but X has {n_samples} rows."
                 )
             groups = groups[common]
+        return inputs, y[common], groups
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y, groups=None, **fit_params):
+        """Fit every branch on its columns and ``y``, then train the net.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_samples, n_columns)
+            Paired data set (e.g. ``load_nodule_dataset(path).frame``).
+        y : array-like of shape (n_samples,)
+            Labels (1-5 or 0/1), returned as given by ``predict``.
+        groups : array-like of shape (n_samples,) or None, default=None
+            Patient ids for the net's grouped validation split.
+        **fit_params : dict
+            Passed to the module's ``forward`` by skorch.
+
+        Returns
+        -------
+        self : FusionClassifier
+        """
+        inputs, y, groups = self._fit_branches(X, y, groups)
         self._inputs_ready_ = True
         try:
-            super().fit(inputs, y[common], groups=groups, **fit_params)
+            super().fit(inputs, y, groups=groups, **fit_params)
         finally:
             del self._inputs_ready_
         return self
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Fit the branches and train the net on the first call; train more later.
+
+        The branches (and their samplers) are fitted on the first call only;
+        later calls transform ``X`` with them and continue training the net for
+        ``max_epochs`` epochs.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_samples, n_columns)
+            Paired data set.
+        y : array-like of shape (n_samples,)
+            Labels.
+        classes : array-like or None, default=None
+            All labels, needed on the first call when ``y`` lacks some.
+        **fit_params : dict
+            Passed to the module's ``forward`` by skorch.
+
+        Returns
+        -------
+        self : FusionClassifier
+        """
+        if "_routing_method" in fit_params or (
+            self.initialized_ and hasattr(self, "transformers_")
+        ):
+            return super().partial_fit(X, y, classes=classes, **fit_params)
+        self._validate_params()
+        inputs, y, _ = self._fit_branches(X, y, None)
+        self._inputs_ready_ = True
+        try:
+            return super().partial_fit(inputs, y, classes=classes, **fit_params)
+        finally:
+            del self._inputs_ready_
 
     def _check_inputs(self, inputs, reset):
         n = _n_samples(inputs)

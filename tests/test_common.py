@@ -52,14 +52,15 @@ INSTANCES = {
     # idempotence and pickling checks compare predictions).
     "NoduleCNNClassifier": lambda: _make(
         "skradnod.models", "NoduleCNNClassifier",
-        module__width=4, max_epochs=2, random_state=0,
+        module__width=4, max_epochs=2, random_state=0, n_jobs=1,
     ),
-    # Enough epochs (at lr 1e-2) for the accuracy thresholds of
-    # check_classifiers_train and check_class_weight_classifiers.
+    # Enough steps (30 epochs of batches of 16 at lr 1e-2) for the accuracy
+    # thresholds of check_classifiers_train and check_class_weight_classifiers;
+    # one torch thread, as thread synchronisation dominates for tiny nets.
     "FeatureNetClassifier": lambda: _make(
         "skradnod.models", "FeatureNetClassifier",
-        module__hidden=16, max_epochs=30, lr=1e-2, patience=None,
-        lr_patience=None, random_state=0,
+        module__hidden=16, max_epochs=30, lr=1e-2, batch_size=16, patience=None,
+        lr_patience=None, random_state=0, n_jobs=1,
     ),
     # One tabular branch into the feature network: the meta-estimator's
     # column selection, cloning, nested params and prediction contract under the
@@ -70,8 +71,8 @@ INSTANCES = {
     ).FusionClassifier(
         transformers=[("x", _make("sklearn.preprocessing", "StandardScaler"), None)],
         module=importlib.import_module("skradnod.nn").FeatureBranch,
-        module__hidden=16, max_epochs=30, lr=1e-2, patience=None,
-        lr_patience=None, random_state=0,
+        module__hidden=16, max_epochs=30, lr=1e-2, batch_size=16, patience=None,
+        lr_patience=None, random_state=0, n_jobs=1,
     ),
     # --- end nn models / compose ---
     # --- full-slice models / localization ---

@@ -14,6 +14,7 @@ is skorch's.
 """
 
 import inspect
+import os
 import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -298,6 +299,12 @@ class BaseNetClassifier(NeuralNetClassifier):
         Seeds the weight initialisation, the validation split, the batch
         order and the augmentation: the same seed gives the same model on CPU.
         Torch's global random state is restored after ``fit``.
+    n_jobs : int or None, default=None
+        Torch intra-op threads while fitting and predicting
+        (``torch.set_num_threads``, restored afterwards); -1 means all cores,
+        None leaves torch's setting alone. Use 1 when several fits run in
+        parallel (``GridSearchCV(n_jobs=...)``) or for small nets on a busy
+        machine, where thread synchronisation costs more than it gains.
     verbose : int, default=0
         0: silent; 1: skorch's per-epoch history table; 2: plus a progress
         bar per epoch.
@@ -367,6 +374,7 @@ class BaseNetClassifier(NeuralNetClassifier):
         "rotation": [Interval(Real, 0, 180, closed="both")],
         "device": [str, torch.device],
         "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
         "verbose": ["verbose"],
     }
 
@@ -386,6 +394,7 @@ class BaseNetClassifier(NeuralNetClassifier):
         rotation=15.0,
         device="auto",
         random_state=None,
+        n_jobs=None,
         verbose=0,
         **kwargs,
     ):
@@ -409,6 +418,7 @@ class BaseNetClassifier(NeuralNetClassifier):
         self.augment = augment
         self.rotation = rotation
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     # ------------------------------------------------------------------ #
     # parameters and tags
@@ -558,7 +568,7 @@ class BaseNetClassifier(NeuralNetClassifier):
         # it also hands to forward(), so groups cannot travel that way.
         self._split_groups_ = groups
         try:
-            with self._seeded():
+            with self._seeded(), self._torch_threads():
                 super().fit(X, y_encoded, **fit_params)
         finally:
             del self._split_groups_
@@ -601,7 +611,7 @@ class BaseNetClassifier(NeuralNetClassifier):
                     f"partial_fit (classes {self.classes_.tolist()})."
                 )
             y_encoded = np.searchsorted(self.classes_, y).astype(np.int64)
-        with self._on_resolved_device():
+        with self._on_resolved_device(), self._torch_threads():
             return super().partial_fit(X, y_encoded, **fit_params)
 
     def _prepare_fit(self, X, y, groups, classes=None):
@@ -663,6 +673,21 @@ class BaseNetClassifier(NeuralNetClassifier):
                 [float(self.class_weight.get(c, 1.0)) for c in self.classes_.tolist()]
             )
         return weight / weight.sum()
+
+    @contextmanager
+    def _torch_threads(self):
+        if self.n_jobs is None:
+            yield
+            return
+        n_threads = self.n_jobs
+        if n_threads < 0:
+            n_threads = max(1, (os.cpu_count() or 1) + 1 + n_threads)
+        previous = torch.get_num_threads()
+        torch.set_num_threads(n_threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(previous)
 
     @contextmanager
     def _seeded(self):
@@ -829,8 +854,11 @@ class BaseNetClassifier(NeuralNetClassifier):
             X = self._check_X(X, reset=False)
         dataset = self.get_dataset(X)
         iterator = self.get_iterator(dataset, training=training)
-        for batch in iterator:
-            yield to_device(self.evaluation_step(batch, training=training), device)
+        with self._torch_threads():
+            for batch in iterator:
+                yield to_device(
+                    self.evaluation_step(batch, training=training), device
+                )
 
     def predict_proba(self, X):
         """Class probabilities, one column per class of ``classes_``.

@@ -47,6 +47,9 @@ class NoduleCNNClassifier(BaseNetClassifier):
         "auto" (CUDA if available, else CPU), "cpu", "cuda", ...
     random_state : int, RandomState instance or None, default=None
         Seed of initialisation, split, batch order and augmentation.
+    n_jobs : int or None, default=None
+        Torch threads during fit and predict (None: torch's setting; 1 for
+        small nets or parallel fits).
     verbose : int, default=0
         1 prints a per-epoch table, 2 adds a progress bar.
     **kwargs
@@ -80,7 +83,7 @@ class NoduleCNNClassifier(BaseNetClassifier):
     >>> y = np.repeat([1, 5], 20)
     >>> X[y == 5, 4:12, 4:12] += 2.0  # malignant: a bright centre
     >>> clf = NoduleCNNClassifier(module__width=4, max_epochs=15, lr=1e-2,
-    ...                           random_state=0)
+    ...                           random_state=0, n_jobs=1)
     >>> clf.fit(X, y).predict(X[[0, -1]])
     array([1, 5])
     """
@@ -101,6 +104,7 @@ class NoduleCNNClassifier(BaseNetClassifier):
         rotation=15.0,
         device="auto",
         random_state=None,
+        n_jobs=None,
         verbose=0,
         **kwargs,
     ):
@@ -118,6 +122,7 @@ class NoduleCNNClassifier(BaseNetClassifier):
             rotation=rotation,
             device=device,
             random_state=random_state,
+            n_jobs=n_jobs,
             verbose=verbose,
             **kwargs,
         )
@@ -158,6 +163,9 @@ class FeatureNetClassifier(BaseNetClassifier):
         "auto" (CUDA if available, else CPU), "cpu", "cuda", ...
     random_state : int, RandomState instance or None, default=None
         Seed of initialisation, split and batch order.
+    n_jobs : int or None, default=None
+        Torch threads during fit and predict (None: torch's setting; 1 for
+        small nets or parallel fits).
     verbose : int, default=0
         1 prints a per-epoch table.
     **kwargs
@@ -191,7 +199,7 @@ class FeatureNetClassifier(BaseNetClassifier):
     >>> rng = np.random.RandomState(0)
     >>> X = rng.normal(size=(80, 6))
     >>> y = np.where(X[:, 0] > 0, 4, 2)
-    >>> clf = FeatureNetClassifier(max_epochs=40, lr=1e-2, random_state=0)
+    >>> clf = FeatureNetClassifier(max_epochs=40, lr=1e-2, random_state=0, n_jobs=1)
     >>> float(clf.fit(X, y).score(X, y)) > 0.9
     True
     """
@@ -210,6 +218,7 @@ class FeatureNetClassifier(BaseNetClassifier):
         valid_size=0.2,
         device="auto",
         random_state=None,
+        n_jobs=None,
         verbose=0,
         **kwargs,
     ):
@@ -227,6 +236,7 @@ class FeatureNetClassifier(BaseNetClassifier):
             valid_size=valid_size,
             device=device,
             random_state=random_state,
+            n_jobs=n_jobs,
             verbose=verbose,
             **kwargs,
         )
