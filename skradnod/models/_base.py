@@ -98,14 +98,6 @@ def _sample(X, i):
     return item
 
 
-def _take(X, indices):
-    if isinstance(X, dict):
-        return {key: _take(value, indices) for key, value in X.items()}
-    if isinstance(X, (np.ndarray, LazyImageBatch)):
-        return X[indices]
-    return [X[i] for i in indices]
-
-
 class NetDataset(torch.utils.data.Dataset):
     """A torch Dataset over an image batch, a feature table or a dict of them.
 
