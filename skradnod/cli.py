@@ -28,10 +28,10 @@ DEMO_SIZES = {
         "task": "both",
     },
     "demo": {
-        "n_samples": 400,
+        "n_samples": 200,
         "preset": "demo",
         "rows": None,
-        "cv": 5,
+        "cv": 3,
         "task": "both",
     },
     "full": {
@@ -81,6 +81,14 @@ def _add_run_options(parser, *, out_default):
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of folds and models (default: 0)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="torch CPU threads (demo on a CPU: 1; reproduce: torch's choice, "
+        "one per core); 1 is fastest for small nets on a busy machine",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
@@ -203,6 +211,16 @@ def _row_params(args):
     return params
 
 
+def _set_threads(threads):
+    if threads is None:
+        return
+    if threads < 1:
+        raise UserError(f"--threads must be at least 1; got {threads}.")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def _check_device(device):
     from .experiments import _resolve_device
 
@@ -235,7 +253,8 @@ def _describe_size(size, config, settings):
         f"skradnod demo ({size}): {n} readings of the built-in LIDC cohort, "
         f"{config['cv']}-fold patient-grouped CV, tasks 5-class and binary; "
         f"{rows}; nodule crops {settings['nodule_size']} px, full slices "
-        f"{settings['full_size']} px, at most {settings['max_epochs']} epochs, "
+        f"{settings['full_size']} px, CNN width {settings['cnn_width']}, at most "
+        f"{settings['max_epochs']} epochs, "
         f"forests of {settings['n_estimators']} trees, radiomics "
         f"{'+'.join(settings['radiomics_image_types'])} with RFECV step "
         f"{settings['rfecv_step']}."
@@ -247,6 +266,13 @@ def _demo(args, stream):
     from .experiments import PRESETS, run_experiments
 
     device = _check_device(args.device)
+    threads = args.threads
+    if threads is None and device == "cpu":
+        # The demo's nets are small: a second torch thread gains little, and on
+        # a busy machine (a descheduled thread stalls every op) it can make
+        # training several times slower. --threads overrides.
+        threads = 1
+    _set_threads(threads)
     config = DEMO_SIZES[args.size]
     settings = PRESETS[config["preset"]]
     print(_describe_size(args.size, config, settings), file=stream)
@@ -259,7 +285,12 @@ def _demo(args, stream):
         )
     params = _row_params(args)
     start = time.perf_counter()
-    data = make_lidc_cohort(n_samples=config["n_samples"], random_state=args.seed)
+    # All 6,859 full slices take 3.6 GB in memory; at full size read them lazily.
+    data = make_lidc_cohort(
+        n_samples=config["n_samples"],
+        random_state=args.seed,
+        lazy=args.size == "full",
+    )
     out = Path(args.out)
     results = run_experiments(
         data,
@@ -282,6 +313,7 @@ def _reproduce(args, stream):
     from .io import load_nodule_dataset
 
     device = _check_device(args.device)
+    _set_threads(args.threads)
     try:
         rows = resolve_rows(args.rows)
     except ValueError as exc:
@@ -306,6 +338,12 @@ def _reproduce(args, stream):
         print(
             f"{len(data.target)} pairs from {n_patients} patients; folds grouped "
             "by patient_id.",
+            file=stream,
+        )
+    if args.preset == "full" and device == "cpu":
+        print(
+            "Note: --preset full is the method's size (512 px slices, 60 epochs); "
+            "on a CPU expect hours. --preset demo or quick runs smaller models.",
             file=stream,
         )
     out = Path(args.out)

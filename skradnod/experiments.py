@@ -47,6 +47,7 @@ __all__ = [
     "ExperimentUnavailable",
     "PRESETS",
     "RATING_COLUMNS",
+    "format_tables",
     "get_experiment",
     "resolve_rows",
     "run_experiments",
@@ -97,7 +98,7 @@ PRESETS = {
         "rfecv_trees": 30,
         "cnn_width": 16,
         "nodule_size": 64,
-        "full_size": 128,
+        "full_size": 64,
         "max_epochs": 8,
         "batch_size": 64,
         "full_batch_size": 16,
@@ -934,6 +935,7 @@ def run_experiments(
     params=None,
     n_bootstrap=None,
     random_state=0,
+    n_jobs=None,
     figures=True,
     verbose=True,
 ):
@@ -966,6 +968,10 @@ def run_experiments(
         Bootstrap resamples of the intervals (default: the preset's).
     random_state : int, default=0
         Seed of folds, bootstrap and models.
+    n_jobs : int, default=None
+        Folds fitted in parallel processes (joblib). On a CPU, ``n_jobs=2`` with
+        one torch thread per process uses two cores better than one process
+        with two torch threads for the package's small nets.
     figures : bool, default=True
         Draw confusion-matrix, confidence and calibration figures per row/task
         (when ``out_dir`` is given).
@@ -1107,6 +1113,7 @@ def run_experiments(
                         n_bootstrap=n_bootstrap,
                         random_state=random_state,
                         class_names=TASKS[task_name][1],
+                        n_jobs=n_jobs,
                         verbose=verbose,
                     )
                 if cache_key is not None:
