@@ -1095,6 +1095,7 @@ def plot_latent_tsne(
     *,
     class_names=None,
     perplexity=30.0,
+    method="auto",
     random_state=0,
     ax=None,
     title=None,
@@ -1112,6 +1113,10 @@ def plot_latent_tsne(
         Display names of the sorted classes (default: the labels).
     perplexity : float, default=30.0
         t-SNE perplexity; lowered to ``n_samples - 1`` for small sets.
+    method : {"auto", "exact", "barnes_hut"}, default="auto"
+        t-SNE gradient method. ``"auto"``: exact up to 1,000 samples (quick
+        there, and single-threaded, so it never stalls on a busy machine the way
+        OpenMP-parallel Barnes-Hut can), Barnes-Hut above.
     random_state : int, default=0
     ax : matplotlib Axes, default=None
     title : str, default=None
@@ -1139,9 +1144,12 @@ def plot_latent_tsne(
         raise ValueError(f"plot_latent_tsne: Z has {len(Z)} rows but y has {len(y)}.")
     if len(Z) < 3:
         raise ValueError(f"plot_latent_tsne needs at least 3 samples; got {len(Z)}.")
+    if method == "auto":
+        method = "exact" if len(Z) <= 1000 else "barnes_hut"
     tsne = TSNE(
         n_components=2,
         perplexity=min(perplexity, len(Z) - 1),
+        method=method,
         random_state=random_state,
         init="pca",
     )
