@@ -16,9 +16,10 @@ from pathlib import Path
 
 __all__ = ["DEMO_SIZES", "main"]
 
-# What ``skradnod demo`` runs at each size. "demo" is calibrated to finish in
-# about 10 minutes on 2 CPU cores (see the numbers printed at the end of a run);
-# "quick" is the trimmed version the test suite runs.
+# What ``skradnod demo`` runs at each size. Measured on the 2-core development
+# machine while other jobs kept its load average at 4-6: "demo" took 8 min 56 s
+# wall (5 min 56 s CPU, one torch thread), "quick" 28 s; on an idle machine the
+# demo needs about its CPU time. "quick" is the trimmed version the tests run.
 DEMO_SIZES = {
     "quick": {
         "n_samples": 60,
