@@ -1120,6 +1120,10 @@ def run_experiments(
                     shared[cache_key] = report
         except ExperimentUnavailable as exc:
             record.update(status="unavailable", message=str(exc))
+            if not record["used"]:
+                record["used"] = ", ".join(
+                    f"{k}={v}" for k, v in row_params.items() if k != "memory"
+                )
         except ImportError as exc:
             # an optional dependency imported only when the model is built or
             # fitted (torchvision, timm for transfer backbones)

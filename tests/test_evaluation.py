@@ -391,3 +391,17 @@ def test_calibration_wrapper_lowers_ece_of_a_skradnod_classifier_on_the_cohort()
     )
     assert ece_raw > 0.08  # the planted overconfidence is there
     assert ece_cal < 0.75 * ece_raw
+
+
+def test_parallel_folds_give_the_same_report():
+    X, y, pred, proba = _known_predictions(60)
+    groups = np.arange(60) // 3
+    serial = cross_validate_report(
+        LookupClassifier(), X, y, groups=groups, cv=3, n_bootstrap=50
+    )
+    parallel = cross_validate_report(
+        LookupClassifier(), X, y, groups=groups, cv=3, n_bootstrap=50, n_jobs=2
+    )
+    assert parallel.metrics == serial.metrics
+    assert parallel.ci == serial.ci
+    np.testing.assert_array_equal(parallel.fold, serial.fold)
