@@ -75,67 +75,7 @@ html_show_sourcelink = False
 # benchmark pages include the results files the benchmark scripts wrote.
 
 
-# --------------------------------------------------------------------------
-# Docstring guards
-# --------------------------------------------------------------------------
-# Two reST pitfalls recur in docstrings and break a ``-W`` build: a bare word ending
-# in "_" (``n_features_in_``) is a hyperlink reference, and ``|z|`` is a
-# substitution. The handler escapes both outside literals and roles before numpydoc
-# parses the docstring, and separates a nested definition list from the line that
-# follows it. It only adds escapes and blank lines, never changes wording; the
-# docstrings it had to touch are listed by ``sphinx-build -v`` (logger "skradnod").
 import re  # noqa: E402
-
-from sphinx.util import logging as _logging  # noqa: E402
-
-_LOGGER = _logging.getLogger("skradnod")
-_LITERAL = re.compile(r"(``.*?``|:\w+:`[^`]*`|`[^`]*`_?_?)")
-_TRAILING_UNDERSCORE = re.compile(r"(?<![\w\\`])([A-Za-z]\w*)_(?=[\s,.;:)\]\"']|$)")
-_SUBSTITUTION = re.compile(r"(?<![\\`])\|([^|\s`][^|`]*?)\|(?!`)")
-_ENTRY = re.compile(r"^(\S[^:]*?)( : )(.*)$")
-
-
-def _escape(text):
-    parts = _LITERAL.split(text)
-    for i in range(0, len(parts), 2):  # even parts lie outside literals and roles
-        parts[i] = _TRAILING_UNDERSCORE.sub(r"\1\\_", parts[i])
-        parts[i] = _SUBSTITUTION.sub(r"\\|\1\\|", parts[i])
-    return "".join(parts)
-
-
-def _indent(line):
-    return len(line) - len(line.lstrip(" "))
-
-
-def _guard_docstring(app, what, name, obj, options, lines):
-    changed = False
-    previous = None
-    out = []
-    for line in lines:
-        if line.strip():
-            entry = _ENTRY.match(line)
-            if entry:  # numpydoc "name : type": the name is numpydoc's to parse
-                new = entry.group(1) + entry.group(2) + _escape(entry.group(3))
-            else:
-                new = _escape(line)
-            if (
-                previous is not None
-                and _indent(previous) >= 8
-                and 4 <= _indent(line) < _indent(previous)
-                and out
-                and out[-1].strip()
-            ):
-                out.append("")
-                changed = True
-            changed |= new != line
-            out.append(new)
-            previous = line
-        else:
-            out.append(line)
-    if changed:
-        _LOGGER.verbose("docstring guard rewrote %s %s", what, name)
-        lines[:] = out
-
 
 _METADATA_REQUEST = re.compile(r"^set_\w+_request$")
 
@@ -165,5 +105,4 @@ def _public_bases(app, name, obj, options, bases):
 
 def setup(app):
     app.connect("autodoc-process-bases", _public_bases)
-    app.connect("autodoc-process-docstring", _guard_docstring, priority=400)
     app.connect("autodoc-skip-member", _skip_member)

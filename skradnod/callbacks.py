@@ -47,7 +47,7 @@ class DynamicLossWeighting(Callback):
     momentum : float, default=0.0
         Fraction of the previous weights kept at each update, in ``[0, 1)``;
         0 jumps to the balancing weights at once, larger values move smoothly.
-    attribute : str, default="loss_weights_"
+    attribute : str, default=``"loss_weights_"``
         Name of the net attribute the weights are written to (a float ndarray of
         length ``k``); the net's ``get_loss`` reads it.
     eps : float, default=1e-12

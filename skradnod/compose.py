@@ -164,7 +164,7 @@ class FusionClassifier(BaseNetClassifier):
         Per-sample shape of each branch output.
     n_features_in_ : int
         Number of columns of ``X`` in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of ``X``, when it is a DataFrame with string columns.
     classes_ : ndarray of shape (n_classes,)
         Labels seen in ``fit``.

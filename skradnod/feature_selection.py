@@ -1,6 +1,6 @@
 """The radiomic feature selection chain of the method (step 8).
 
-Constant columns are dropped, outliers (|z| > 3) become missing values, training
+Constant columns are dropped, outliers (``|z| > 3``) become missing values, training
 rows with more than a third of their values missing are dropped, the rest is
 KNN-imputed and MinMax-scaled, one feature of each highly correlated pair is
 dropped, and recursive feature elimination with a random forest keeps the subset
@@ -48,7 +48,7 @@ class OutlierToNaN(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     A value whose z-score, computed with the training mean and standard deviation
     of its column, exceeds ``threshold`` in absolute value becomes NaN, to be
-    imputed later (method step 8: |z| > 3 -> missing).
+    imputed later (method step 8: ``|z| > 3`` -> missing).
 
     Parameters
     ----------
@@ -64,7 +64,7 @@ class OutlierToNaN(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         spread has no z-score: its values are never replaced.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string column names.
 
     See Also
@@ -171,7 +171,7 @@ class SparseRowDropper(BaseSampler):
         ``skradnod.feature_selection`` logger).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string column names.
 
     See Also
@@ -322,7 +322,7 @@ class CorrelationFilter(SelectorMixin, BaseEstimator):
         column).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string column names.
 
     See Also

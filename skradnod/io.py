@@ -242,7 +242,9 @@ def load_nodule_dataset(path, *, lazy=False):
         groups : ndarray of shape (n,) or None
             Patient ids when the manifest has ``patient_id``.
         ids : ndarray of shape (n,)
-        manifest : DataFrame, the manifest as read.
+            The manifest's ``id`` column.
+        manifest : DataFrame
+            The manifest as read.
 
     Raises
     ------

@@ -179,7 +179,7 @@ class FeatureNetClassifier(BaseNetClassifier):
         Criterion weights (sum 1).
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when ``X`` was a DataFrame with string columns.
     device_ : str
         Device used for training.
