@@ -47,9 +47,9 @@ class DynamicLossWeighting(Callback):
     momentum : float, default=0.0
         Fraction of the previous weights kept at each update, in ``[0, 1)``;
         0 jumps to the balancing weights at once, larger values move smoothly.
-    attribute : str, default=``"loss_weights_"``
+    attribute : str
         Name of the net attribute the weights are written to (a float ndarray of
-        length ``k``); the net's ``get_loss`` reads it.
+        length ``k``); the net's ``get_loss`` reads it. Default ``"loss_weights_"``.
     eps : float, default=1e-12
         Floor on the average losses, so a task whose loss reached 0 gets a large
         but finite weight.
