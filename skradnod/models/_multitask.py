@@ -75,8 +75,8 @@ def augment_with_centres(x, centres, *, rotation=15.0, generator=None):
 class CentreCollate:
     """Collate ``(image, [code, cx, cy])`` samples, augmenting images and centres.
 
-    Picklable (data-loader workers). At predict time the targets are the
-    placeholder 0 and only the images are stacked.
+    Picklable (data-loader workers). At predict time there are no targets (the
+    dataset yields 0 for each) and only the images are stacked.
     """
 
     def __init__(self, augment=False, rotation=15.0):
