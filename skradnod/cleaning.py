@@ -193,7 +193,7 @@ class DuplicateRemover(BaseSampler):
         self.removed_indices_ = np.flatnonzero(remove)
         self.n_removed_ = int(remove.sum())
         if self.n_removed_:
-            logger.info(
+            logger.warning(
                 "DuplicateRemover removed %d of %d images (%d duplicate sets): %s",
                 self.n_removed_,
                 len(batch),

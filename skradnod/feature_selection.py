@@ -218,7 +218,7 @@ class SparseRowDropper(BaseSampler):
                 "missing values."
             )
         if self.n_dropped_:
-            logger.info(
+            logger.warning(
                 "SparseRowDropper dropped %d of %d training rows with more than "
                 "%.3g missing: %s",
                 self.n_dropped_,
