@@ -92,7 +92,7 @@ class DuplicateRemover(BaseSampler):
     removed_indices_ : ndarray of shape (n_removed,)
         Indices of the images dropped.
     n_removed_ : int
-        Number of images dropped (also logged at INFO level on the
+        Number of images dropped (also logged at WARNING level on the
         ``skradnod.cleaning`` logger).
     features_ : transformer
         The fitted ``features`` transformer (None when pixels are used).

@@ -167,7 +167,7 @@ class SparseRowDropper(BaseSampler):
     dropped_indices_ : ndarray of shape (n_dropped,)
         Indices of the rows dropped.
     n_dropped_ : int
-        Number of rows dropped (also logged at INFO level on the
+        Number of rows dropped (also logged at WARNING level on the
         ``skradnod.feature_selection`` logger).
     n_features_in_ : int
         Number of features seen during fit.
