@@ -10,17 +10,6 @@ from skradnod.models import AutoencoderEmbedding
 from skradnod.nn import ConvAutoencoder
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # Tiny nets: on a shared, loaded machine two intra-op threads contend and
-    # run 10-30x slower than one.
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
-
-
-
 def _discs(n=48, size=16, seed=0):
     """Images in [0, 1]: a bright disc left (class 0) or right (class 1)."""
     rng = np.random.RandomState(seed)

@@ -9,17 +9,6 @@ from torch import nn
 from skradnod.callbacks import DynamicLossWeighting
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # Tiny nets: on a shared, loaded machine two intra-op threads contend and
-    # run 10-30x slower than one.
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
-
-
-
 class _TwoHeads(nn.Module):
     def __init__(self):
         super().__init__()

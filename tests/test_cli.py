@@ -10,17 +10,6 @@ import torch
 from skradnod.cli import DEMO_SIZES, main
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    # Tiny nets: torch's intra-op threads only add synchronisation cost, and on
-    # a busy 2-core machine (parallel test runs) a descheduled thread makes every
-    # op wait. One thread keeps the demo test fast and its timing stable.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def cohort_dir(tmp_path_factory):
     """A small cohort written by ``skradnod make-cohort``."""

@@ -14,14 +14,6 @@ from torch import nn
 from skradnod.compose import FusionClassifier
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 class MarkerDropper(BaseSampler):
     """Drops the rows whose first column is positive (a planted sampler)."""
 

@@ -5,7 +5,6 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from sklearn.pipeline import make_pipeline
 
 from skradnod.io import NrrdLoader, load_nodule_dataset, write_nrrd
@@ -16,16 +15,6 @@ from skradnod.models import (
 )
 from skradnod.preprocessing import make_ct_preprocessor
 from skradnod.utils import LazyImageBatch
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # Tiny nets: on a shared, loaded machine two intra-op threads contend and
-    # run 10-30x slower than one.
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
 
 
 @pytest.fixture(scope="module")

@@ -19,16 +19,6 @@ from skradnod.models._base import augment_batch
 from skradnod.utils import LazyImageBatch
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny nets: on a shared 2-core machine torch's thread synchronisation costs
-    # more than the arithmetic.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def make_discs(n=80, size=32, seed=0, labels=(0, 1)):
     """Bright (label 1) or dark (label 0) disc at a random spot on noise."""
     rng = np.random.RandomState(seed)

@@ -10,17 +10,6 @@ from skradnod.models._multitask import augment_with_centres
 from skradnod.nn import MultiTaskNet
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # Tiny nets: on a shared, loaded machine two intra-op threads contend and
-    # run 10-30x slower than one.
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
-
-
-
 def _toy(n, size=32, seed=0):
     """Noisy slices with one bright disc; class 2 when the disc is on the right.
 

@@ -17,14 +17,8 @@ from skradnod.nn import (
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny tensors: thread synchronisation would cost more than the work on a
-    # shared 2-core machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _seed():
     torch.manual_seed(0)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.mark.parametrize("shape", [(16, 16), (32, 32), (64, 64), (40, 56)])

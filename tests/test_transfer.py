@@ -11,17 +11,6 @@ from skradnod.nn import TransferNet
 from skradnod.nn._transfer import BACKBONES
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # Tiny nets: on a shared, loaded machine two intra-op threads contend and
-    # run 10-30x slower than one.
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
-
-
-
 def _images(n=2, size=16, seed=0):
     rng = np.random.RandomState(seed)
     return rng.rand(n, size, size).astype(np.float32)
