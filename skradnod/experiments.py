@@ -32,6 +32,7 @@ import pandas as pd
 from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
+from .datasets._lidc import RATINGS
 from .evaluation import (
     METRICS,
     cross_validate_report,
@@ -53,16 +54,7 @@ __all__ = [
     "run_experiments",
 ]
 
-RATING_COLUMNS = (
-    "subtlety",
-    "internalStructure",
-    "calcification",
-    "sphericity",
-    "margin",
-    "lobulation",
-    "spiculation",
-    "texture",
-)
+RATING_COLUMNS = RATINGS
 """The readers' eight ratings besides malignancy (LIDC-IDRI), read by the oracle."""
 
 TABLES = {

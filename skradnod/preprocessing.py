@@ -29,6 +29,11 @@ __all__ = [
 ]
 
 
+def _check_positive_pair(value, name):
+    if len(value) != 2 or not all(isinstance(v, Integral) and v > 0 for v in value):
+        raise ValueError(f"{name} must be a pair of positive integers; got {value!r}.")
+
+
 class _ImageTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     """Base of the per-image, stateless transformers.
 
@@ -208,12 +213,7 @@ class CLAHE(_ImageTransformer):
         self.n_jobs = n_jobs
 
     def _check_params(self):
-        grid = self.tile_grid_size
-        if len(grid) != 2 or not all(isinstance(g, Integral) and g > 0 for g in grid):
-            raise ValueError(
-                "CLAHE tile_grid_size must be a pair of positive integers; got "
-                f"{grid!r}."
-            )
+        _check_positive_pair(self.tile_grid_size, "CLAHE tile_grid_size")
         low, high = self.value_range
         if not low < high:
             raise ValueError(
@@ -327,13 +327,7 @@ class Resize(_ImageTransformer):
         self.n_jobs = n_jobs
 
     def _check_params(self):
-        if len(self.shape) != 2 or not all(
-            isinstance(s, Integral) and s > 0 for s in self.shape
-        ):
-            raise ValueError(
-                f"Resize shape must be a pair of positive integers (rows, cols); got "
-                f"{self.shape!r}."
-            )
+        _check_positive_pair(self.shape, "Resize shape (rows, cols)")
 
     def _transform_one(self, image):
         image = np.asarray(image, dtype=np.float32)
