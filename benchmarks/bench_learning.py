@@ -1,0 +1,337 @@
+"""Do the nets learn? Every model of Table 3 on the same patient-grouped splits.
+
+Trains, on exactly the same folds of ``make_lidc_cohort`` readings, the rows
+users compare:
+
+- ``majority``: the most frequent training class;
+- ``semantic_oracle``: a random forest on the radiologists' eight other ratings
+  and the contour diameter (reads their answers: the cohort's ceiling);
+- ``radiomic_rf``: pyradiomics features (all of them) + a class-balanced random
+  forest;
+- ``features``, ``basic_cnn``, ``features_images``: the recommended rows,
+  exactly as ``get_experiment("nodule/<row>").build(preset=...)`` returns them;
+- variants of the nets (``--variants``), each a row key plus parameter
+  overrides, e.g. ``basic_cnn:nodulecnnclassifier__class_weight=None``.
+
+Every row sees the same outer folds (``StratifiedGroupKFold``, seeded), and
+receives the training patients for its own inner splits (early stopping, RFECV,
+inner searches). The table reports 5-class accuracy, balanced accuracy and
+binary accuracy (benign 1-3 vs malignant 4-5, from the 5-class probabilities:
+malignant when P(4) + P(5) >= 0.5), each pooled over the out-of-fold
+predictions with a 95 % interval from 1,000 bootstrap resamples of patients,
+plus fit seconds per fold and the epochs the nets ran.
+
+It then checks the goals of issue 9 and records each shortfall; it always
+exits 0, so it stays a measurement.
+
+Usage: python benchmarks/bench_learning.py [--n 2000] [--folds 5] [--preset NAME]
+       [--rows ROW ...] [--variants ROW:PARAM=VALUE,... ...] [--device cpu]
+       [--n-jobs 2] [--seed 0] [--name learning]
+
+``--folds 1`` is one 80/20 split (the first fold of a 5-fold split).
+"""
+
+import argparse
+import ast
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).parent / "results"
+CACHE = Path(os.environ.get("SKRADNOD_BENCH_CACHE", Path.home() / ".cache" / "skradnod"))
+DEFAULT_ROWS = [
+    "majority",
+    "semantic_oracle",
+    "radiomic_rf",
+    "features",
+    "basic_cnn",
+    "features_images",
+]
+METRICS = ("accuracy", "balanced_accuracy", "binary_accuracy")
+
+
+def parse_variant(text):
+    """``"row:a=1,b=None"`` -> ``("row", {"a": 1, "b": None})``."""
+    row, _, spec = text.partition(":")
+    params = {}
+    for item in filter(None, spec.split(",")):
+        key, _, value = item.partition("=")
+        try:
+            params[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            params[key] = value
+    return row, params
+
+
+def build_row(row, preset, seed, device, memory):
+    """Return ``(estimator, input kind)`` for a base row name."""
+    from sklearn.dummy import DummyClassifier
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import make_pipeline
+
+    from skradnod.experiments import get_experiment
+    from skradnod.radiomics import RadiomicsExtractor
+
+    if row == "majority":
+        return DummyClassifier(strategy="most_frequent"), "none"
+    if row == "radiomic_rf":
+        # The method's whole extractor (Original + Wavelet), whatever the preset:
+        # the reference the nets must reach.
+        extractor = RadiomicsExtractor(memory=memory, n_jobs=1)
+        forest = RandomForestClassifier(
+            n_estimators=300, class_weight="balanced", random_state=seed, n_jobs=1
+        )
+        return make_pipeline(extractor, forest), "nodule"
+    spec = get_experiment(f"nodule/{row}")
+    extra = {"memory": memory} if row in ("features", "features_images") else {}
+    estimator, _ = spec.build(
+        preset=preset, task="5class", device=device, random_state=seed, **extra
+    )
+    return estimator, spec.input
+
+
+def row_input(data, kind):
+    from skradnod.experiments import RATING_COLUMNS as RATINGS
+
+    if kind == "none":
+        return np.zeros((len(data.target), 1))
+    if kind == "ratings":
+        return data.frame[[*RATINGS, "diameter_mm"]].to_numpy(dtype=float)
+    if kind == "frame":
+        return data.frame
+    return data.frame[kind]
+
+
+def epochs_run(estimator):
+    """Epochs the (last) net of a fitted estimator ran, or None."""
+    steps = getattr(estimator, "steps", None)
+    if steps:
+        return epochs_run(steps[-1][1])
+    history = getattr(estimator, "history_", None)
+    return None if history is None else len(history)
+
+
+def fit_fold(name, estimator, X, y, groups, train, test):
+    from sklearn.base import clone
+    from sklearn.utils import _safe_indexing
+
+    model = clone(estimator)
+    fit_params = _groups_param(model, groups[train])
+    start = time.perf_counter()
+    model.fit(_safe_indexing(X, train), y[train], **fit_params)
+    fit_s = time.perf_counter() - start
+    proba = model.predict_proba(_safe_indexing(X, test))
+    classes = np.asarray(model.classes_)
+    full = np.zeros((len(test), 5))
+    full[:, np.searchsorted(np.arange(1, 6), classes)] = proba
+    return {"proba": full, "fit_s": fit_s, "epochs": epochs_run(model)}
+
+
+def _groups_param(model, groups):
+    """Route the training patients to the estimator's inner splits."""
+    from sklearn.pipeline import Pipeline
+
+    target = model.steps[-1] if isinstance(model, Pipeline) else (None, model)
+    fit = getattr(target[1], "fit", None)
+    import inspect
+
+    if fit is None or "groups" not in inspect.signature(fit).parameters:
+        return {}
+    return {"groups": groups} if target[0] is None else {f"{target[0]}__groups": groups}
+
+
+def scores(y, proba):
+    pred = proba.argmax(1) + 1
+    malignant = proba[:, 3:].sum(1) >= 0.5
+    return pred, malignant
+
+
+def metric_values(y, pred, malignant, idx=None):
+    from sklearn.metrics import balanced_accuracy_score
+
+    if idx is not None:
+        y, pred, malignant = y[idx], pred[idx], malignant[idx]
+    return {
+        "accuracy": float(np.mean(pred == y)),
+        "balanced_accuracy": float(balanced_accuracy_score(y, pred)),
+        "binary_accuracy": float(np.mean(malignant == (y >= 4))),
+    }
+
+
+def summarise(y, groups, proba, n_bootstrap, seed):
+    from skradnod.evaluation import bootstrap_indices
+
+    pred, malignant = scores(y, proba)
+    point = metric_values(y, pred, malignant)
+    draws = {m: [] for m in METRICS}
+    for idx in bootstrap_indices(
+        len(y), groups=groups, n_bootstrap=n_bootstrap, random_state=seed
+    ):
+        for m, v in metric_values(y, pred, malignant, idx).items():
+            draws[m].append(v)
+    ci = {m: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))]
+          for m, v in draws.items()}
+    return point, ci, np.bincount(pred, minlength=6)[1:].tolist()
+
+
+def check_goals(results):
+    """Issue 9's goals, as (goal, met, detail) triples."""
+    by = {r["row"]: r for r in results}
+    need = ("majority", "radiomic_rf", "basic_cnn", "features_images")
+    if not all(k in by for k in need):
+        return []
+    acc = {k: by[k]["metrics"]["accuracy"] for k in need}
+    bal = {k: by[k]["metrics"]["balanced_accuracy"] for k in need}
+    fusion_bin = by["features_images"]["metrics"]["binary_accuracy"]
+    goals = [
+        ("NoduleCNN 5-class >= majority + 10 points",
+         acc["basic_cnn"] >= acc["majority"] + 0.10,
+         f"{acc['basic_cnn']:.3f} vs {acc['majority'] + 0.10:.3f}"),
+        ("NoduleCNN 5-class >= radiomic forest - 2 points",
+         acc["basic_cnn"] >= acc["radiomic_rf"] - 0.02,
+         f"{acc['basic_cnn']:.3f} vs {acc['radiomic_rf'] - 0.02:.3f}"),
+        ("Fusion 5-class >= radiomic forest + 2 points",
+         acc["features_images"] >= acc["radiomic_rf"] + 0.02,
+         f"{acc['features_images']:.3f} vs {acc['radiomic_rf'] + 0.02:.3f}"),
+        ("Fusion binary >= 0.82", fusion_bin >= 0.82, f"{fusion_bin:.3f}"),
+    ]
+    for net in ("basic_cnn", "features_images"):
+        goals.append((
+            f"{net} balanced accuracy >= radiomic forest's",
+            bal[net] >= bal["radiomic_rf"],
+            f"{bal[net]:.3f} vs {bal['radiomic_rf']:.3f}",
+        ))
+    return [{"goal": g, "met": bool(m), "detail": d} for g, m, d in goals]
+
+
+def markdown(context, results, goals):
+    pct = lambda v: f"{100 * v:.1f}"  # noqa: E731
+    lines = [
+        f"Command: `{context['command']}`",
+        "",
+        f"{context['data']}; {context['split']}; preset `{context['preset']}`; "
+        f"{context['machine']}; wall {context['wall_s']:.0f} s.",
+        "",
+        "| row | 5-class acc | balanced acc | binary acc | fit s / fold | epochs |",
+        "|---|---|---|---|---:|---:|",
+    ]
+    for r in results:
+        cells = [
+            f"{pct(r['metrics'][m])} [{pct(r['ci'][m][0])}, {pct(r['ci'][m][1])}]"
+            for m in METRICS
+        ]
+        epochs = r["epochs"]
+        epochs = "-" if not epochs else "/".join(str(e) for e in epochs)
+        lines.append(
+            f"| {r['row']} | {' | '.join(cells)} | {np.mean(r['fit_s']):.1f} "
+            f"| {epochs} |"
+        )
+    if goals:
+        lines += ["", "| goal (issue 9) | met | measured |", "|---|---|---|"]
+        lines += [
+            f"| {g['goal']} | {'yes' if g['met'] else '**no**'} | {g['detail']} |"
+            for g in goals
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--preset", default="demo")
+    parser.add_argument("--rows", nargs="*", default=DEFAULT_ROWS)
+    parser.add_argument("--variants", nargs="*", default=[])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--n-jobs", type=int, default=2, help="folds in parallel")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n-bootstrap", type=int, default=1000)
+    parser.add_argument("--name", default="learning")
+    args = parser.parse_args(argv)
+    if args.preset.startswith("{"):
+        # A preset as JSON: entries override the "demo" preset (ablations).
+        args.preset = json.loads(args.preset)
+
+    import torch
+    from joblib import Memory, Parallel, delayed
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from skradnod.datasets import make_lidc_cohort
+
+    torch.set_num_threads(1 if args.n_jobs > 1 else torch.get_num_threads())
+    start = time.perf_counter()
+    data = make_lidc_cohort(n_samples=args.n, random_state=args.seed, n_jobs=2)
+    y = np.asarray(data.target)
+    groups = np.asarray(data.groups)
+    cv = StratifiedGroupKFold(max(args.folds, 5) if args.folds == 1 else args.folds,
+                              shuffle=True, random_state=args.seed)
+    splits = list(cv.split(np.zeros(len(y)), y, groups))[: args.folds]
+    tested = np.concatenate([test for _, test in splits])
+    memory = Memory(CACHE / "radiomics", verbose=0)
+
+    jobs = [(row, row, {}) for row in args.rows]
+    for text in args.variants:
+        base, params = parse_variant(text)
+        jobs.append((text, base, params))
+    results = []
+    for name, base, params in jobs:
+        estimator, kind = build_row(base, args.preset, args.seed, args.device, memory)
+        if params:
+            estimator.set_params(**params)
+        X = row_input(data, kind)
+        print(f"[{time.perf_counter() - start:6.0f} s] {name}: {len(splits)} fold(s)",
+              file=sys.stderr, flush=True)
+        folds = Parallel(n_jobs=min(args.n_jobs, len(splits)))(
+            delayed(fit_fold)(name, estimator, X, y, groups, tr, te)
+            for tr, te in splits
+        )
+        proba = np.zeros((len(y), 5))
+        for (_, te), fold in zip(splits, folds):
+            proba[te] = fold["proba"]
+        point, ci, counts = summarise(
+            y[tested], groups[tested], proba[tested], args.n_bootstrap, args.seed
+        )
+        results.append({
+            "row": name, "metrics": point, "ci": ci, "predicted_counts": counts,
+            "fit_s": [f["fit_s"] for f in folds],
+            "epochs": [f["epochs"] for f in folds if f["epochs"] is not None],
+        })
+        r = results[-1]
+        print(f"    acc {point['accuracy']:.3f} bal {point['balanced_accuracy']:.3f} "
+              f"bin {point['binary_accuracy']:.3f} fit {np.mean(r['fit_s']):.0f} s "
+              f"epochs {r['epochs']}", file=sys.stderr, flush=True)
+
+    goals = check_goals(results)
+    context = {
+        "command": "python benchmarks/bench_learning.py "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "data": f"make_lidc_cohort(n_samples={args.n}, random_state={args.seed}): "
+        f"{len(y)} readings of {len(np.unique(groups))} patients, "
+        f"{len(tested)} predicted out of fold",
+        "split": ("one patient-grouped 80/20 split" if args.folds == 1 else
+                  f"{args.folds}-fold StratifiedGroupKFold"),
+        "preset": args.preset if isinstance(args.preset, str) else
+        json.dumps(args.preset),
+        "machine": f"{os.cpu_count()} CPU cores, device {args.device}, "
+        f"load {os.getloadavg()[0]:.1f} at the end",
+        "wall_s": time.perf_counter() - start,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "class_counts": np.bincount(y[tested], minlength=6)[1:].tolist(),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    record = {"context": context, "results": results, "goals": goals}
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(record, indent=1) + "\n")
+    table = markdown(context, results, goals)
+    (RESULTS / f"{args.name}.md").write_text(table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
