@@ -18,7 +18,6 @@ from sklearn.model_selection import PredefinedSplit
 
 from skradnod.evaluation import (
     METRICS,
-    _fast_metrics,
     bootstrap_indices,
     calibration_curve_top_label,
     cross_validate_report,
@@ -30,6 +29,7 @@ from skradnod.evaluation import (
     roc_auc_ovr,
     to_binary,
 )
+from skradnod.evaluation._metrics import _fast_metrics
 
 
 class LookupClassifier(ClassifierMixin, BaseEstimator):
