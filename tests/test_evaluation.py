@@ -39,6 +39,9 @@ class LookupClassifier(ClassifierMixin, BaseEstimator):
     a report's numbers can be compared with scikit-learn's metric functions.
     """
 
+    # Asks for the patient ids (metadata routing), as skradnod's nets do.
+    __metadata_request__fit = {"groups": True}
+
     def fit(self, X, y, groups=None):
         self.classes_ = np.unique(y)
         self.groups_seen_ = None if groups is None else np.asarray(groups)

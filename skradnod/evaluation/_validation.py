@@ -1,22 +1,22 @@
 """Patient-grouped cross-validation of a classifier into a :class:`Report`."""
 
-import inspect
 import time
 import warnings
 from numbers import Integral
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
-from sklearn.base import clone
-from sklearn.metrics import (
-    accuracy_score,
-    confusion_matrix,
+from sklearn import config_context
+from sklearn.metrics import confusion_matrix
+from sklearn.model_selection import (
+    BaseCrossValidator,
+    StratifiedGroupKFold,
+    StratifiedKFold,
+    check_cv,
+    cross_validate,
 )
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, check_cv
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import _num_samples, column_or_1d
-from tqdm.auto import tqdm
 
 from ._bootstrap import _bootstrap_ci
 from ._metrics import _sk_metrics
@@ -29,23 +29,29 @@ def _describe_estimator(estimator):
     return type(estimator).__name__
 
 
-def _fit_accepts_groups(estimator):
-    try:
-        return "groups" in inspect.signature(estimator.fit).parameters
-    except (TypeError, ValueError):
-        return False
+class _FixedSplits(BaseCrossValidator):
+    """The folds already drawn (and checked), as a splitter that takes groups.
+
+    Requesting ``groups`` for ``split`` makes scikit-learn's routing accept the
+    patient ids even when the estimator does not use them, as a group splitter
+    would.
+    """
+
+    __metadata_request__split = {"groups": True}
+
+    def __init__(self, splits):
+        self.splits = splits
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        return len(self.splits)
+
+    def split(self, X=None, y=None, groups=None):
+        yield from self.splits
 
 
-def _fit_and_predict(estimator, X, y, groups, train, test, classes):
-    """Fit a clone on ``train``; return predictions and probabilities on ``test``."""
-    estimator = clone(estimator)
-    X_train, X_test = _safe_indexing(X, train), _safe_indexing(X, test)
-    fit_params = {}
-    if groups is not None and _fit_accepts_groups(estimator):
-        fit_params["groups"] = groups[train]
-    start = time.perf_counter()
-    estimator.fit(X_train, y[train], **fit_params)
-    fit_time = time.perf_counter() - start
+def _fold_predictions(estimator, X, test, classes):
+    """Predictions and probabilities (columns = ``classes``) of one fold."""
+    X_test = _safe_indexing(X, test)
     start = time.perf_counter()
     y_pred = np.asarray(estimator.predict(X_test))
     proba = None
@@ -56,8 +62,29 @@ def _fit_and_predict(estimator, X, y, groups, train, test, classes):
         fold_classes = np.asarray(getattr(estimator, "classes_", classes))
         proba = np.zeros((len(test), len(classes)))
         proba[:, np.searchsorted(classes, fold_classes)] = fold_proba
-    predict_time = time.perf_counter() - start
-    return test, y_pred, proba, fit_time, predict_time
+    return y_pred, proba, time.perf_counter() - start
+
+
+def _fit_folds(estimator, X, y, groups, splits, n_jobs, verbose):
+    """Fit one clone per fold with ``cross_validate``, routing the groups."""
+    params = {} if groups is None else {"groups": groups}
+    # Routing carries the patient ids to every step that requests them (the
+    # nets' early-stopping split, RFECV's and inner searches' CV); it is
+    # enabled for this call only, and the workers inherit the setting.
+    with config_context(enable_metadata_routing=True):
+        results = cross_validate(
+            estimator,
+            X,
+            y,
+            cv=_FixedSplits(splits),
+            params=params,
+            scoring="accuracy",
+            n_jobs=n_jobs,
+            verbose=2 if verbose else 0,
+            return_estimator=True,
+            error_score="raise",
+        )
+    return results["estimator"], np.asarray(results["fit_time"])
 
 
 def _make_cv(cv, groups, random_state):
@@ -97,8 +124,9 @@ def cross_validate_report(
     """Cross-validate a classifier and report its out-of-fold metrics with CIs.
 
     Every sample is predicted once, by a clone of ``estimator`` fitted on the
-    folds that do not hold it. From these out-of-fold predictions the report
-    computes, per fold and pooled, the method's accuracy and support-weighted
+    folds that do not hold it (:func:`sklearn.model_selection.cross_validate`).
+    From these out-of-fold predictions the report computes, per fold and
+    pooled, the method's accuracy and support-weighted
     precision and recall, plus balanced accuracy, macro F1, one-vs-rest ROC AUC
     and the expected calibration error; bootstrap 95 % intervals of the pooled
     values; the pooled confusion matrix; and each sample's confidence and
@@ -116,9 +144,15 @@ def cross_validate_report(
     groups : array-like of shape (n_samples,), default=None
         Patient ids. When given, folds are :class:`~sklearn.model_selection.
         StratifiedGroupKFold` (no patient on both sides of a split), the bootstrap
-        resamples patients, and ``groups`` is passed to ``estimator.fit`` if that
-        takes a ``groups`` argument. Without groups a warning says that folds
-        are not patient-grouped.
+        resamples patients, and ``groups`` is routed (scikit-learn metadata
+        routing, enabled for this call) to every step of ``estimator`` that
+        requests it: the early-stopping split of skradnod's nets and
+        :class:`~skradnod.compose.FusionClassifier`, RFECV's CV in
+        :func:`~skradnod.feature_selection.make_radiomics_selector`, a
+        ``GridSearchCV`` whose CV takes groups. Another estimator whose ``fit``
+        takes ``groups`` must say whether it wants them
+        (``set_fit_request(groups=True)``), or scikit-learn raises. Without
+        groups a warning says that folds are not patient-grouped.
     cv : int or cross-validation splitter, default=5
         Number of folds (shuffled, seeded with ``random_state``), or a splitter
         whose test sets partition the samples.
@@ -133,7 +167,7 @@ def cross_validate_report(
     n_bins : int, default=10
         Confidence bins of the calibration error and diagram.
     verbose : bool, default=False
-        Show a progress bar over folds.
+        Print a line per fitted fold (scikit-learn's ``cross_validate``).
 
     Returns
     -------
@@ -200,36 +234,19 @@ def cross_validate_report(
         )
 
     name = _describe_estimator(estimator)
-    jobs = (
-        delayed(_fit_and_predict)(estimator, X, y, groups, train, test, classes)
-        for train, test in splits
-    )
-    parallel = Parallel(n_jobs=n_jobs, return_as="generator")
-    results = [None] * len(splits)
-    progress = tqdm(
-        parallel(jobs),
-        total=len(splits),
-        desc=f"CV {name}",
-        unit="fold",
-        disable=not verbose,
-        leave=False,
-    )
-    for k, result in enumerate(progress):
-        results[k] = result
-        if verbose:
-            progress.set_postfix(
-                fold=k + 1,
-                acc=f"{accuracy_score(y[result[0]], result[1]):.3f}",
-                fit=f"{result[3]:.1f}s",
-            )
-    progress.close()
+    fitted, fit_times = _fit_folds(estimator, X, y, groups, splits, n_jobs, verbose)
+    results = [
+        (test, *_fold_predictions(fold_estimator, X, test, classes))
+        for fold_estimator, (_, test) in zip(fitted, splits)
+    ]
 
     y_pred = np.empty(n_samples, dtype=y.dtype)
     fold = np.empty(n_samples, dtype=int)
     has_proba = all(r[2] is not None for r in results)
     proba = np.zeros((n_samples, len(classes))) if has_proba else None
     fold_rows = []
-    for k, (test, pred, fold_proba, fit_time, predict_time) in enumerate(results):
+    for k, (test, pred, fold_proba, predict_time) in enumerate(results):
+        fit_time = fit_times[k]
         y_pred[test] = pred
         fold[test] = k
         if has_proba:

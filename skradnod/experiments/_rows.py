@@ -123,9 +123,11 @@ def _selector_used(settings):
 def _features(settings, *, task, device, random_state, memory=None, **params):
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.ensemble import RandomForestClassifier
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.model_selection import GridSearchCV
     from sklearn.pipeline import make_pipeline
     from sklearn.svm import SVC
+
+    from ..model_selection import PatientStratifiedKFold
 
     _check_params("features", params, ())
     extractor, used = _radiomics(settings, random_state, memory)
@@ -133,7 +135,10 @@ def _features(settings, *, task, device, random_state, memory=None, **params):
     candidates = [
         # SVC(probability=True) is deprecated in scikit-learn 1.9 in favour of this
         CalibratedClassifierCV(
-            SVC(class_weight="balanced", random_state=random_state), ensemble=False
+            SVC(class_weight="balanced", random_state=random_state),
+            ensemble=False,
+            # its default 5 stratified folds, grouped by patient
+            cv=PatientStratifiedKFold(5, name="the SVM's calibration CV"),
         ),
         RandomForestClassifier(
             n_estimators=n_trees, class_weight="balanced", random_state=random_state
@@ -160,14 +165,18 @@ def _features(settings, *, task, device, random_state, memory=None, **params):
         nn_name = "MLPClassifier (skradnod.models.FeatureNetClassifier missing)"
     selector = _selector_with_classifier(settings, random_state, candidates[0])
     # The thesis picked the best of SVM / RF / NN on the features; an inner,
-    # stratified CV on each outer training fold does the same without looking
-    # at the outer test fold. Extraction sits outside the search: it depends on
-    # the image alone, so the search refits only selection and classifier.
+    # stratified, patient-grouped CV on each outer training fold does the same
+    # without looking at the outer test fold. Extraction sits outside the
+    # search: it depends on the image alone, so the search refits only
+    # selection and classifier.
     search = GridSearchCV(
         selector,
         {"clf": candidates},
-        cv=StratifiedKFold(
-            settings["inner_cv"], shuffle=True, random_state=random_state
+        cv=PatientStratifiedKFold(
+            settings["inner_cv"],
+            shuffle=True,
+            random_state=random_state,
+            name="the features row's model search",
         ),
         scoring="balanced_accuracy",
         error_score="raise",
