@@ -4,9 +4,11 @@ import inspect
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn import get_config
 from sklearn.base import _fit_context, clone
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch, _safe_indexing
+from sklearn.utils.metadata_routing import MethodMapping, process_routing
 from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d
 from skorch.helper import SliceDict
 
@@ -416,8 +418,12 @@ class FusionClassifier(BaseNetClassifier):
             )
         return X, n_samples
 
-    def _fit_branches(self, X, y, groups):
-        """Fit clones of the branches; return the net's inputs, y and groups."""
+    def _fit_branches(self, X, y, groups, routed=None):
+        """Fit clones of the branches; return the net's inputs, y and groups.
+
+        ``routed`` holds each branch's routed ``fit_transform`` parameters
+        (metadata routing), e.g. the patient ids RFECV's CV needs.
+        """
         self._validate_transformers()
         X, n_samples = self._check_frame(X, reset=True)
         y = self._check_y(y, n_samples)
@@ -435,7 +441,8 @@ class FusionClassifier(BaseNetClassifier):
                 fitted.append((name, transformer, columns))
                 continue
             transformer = clone(transformer)
-            output = transformer.fit_transform(data, y)
+            params = routed[name].fit_transform if routed is not None else {}
+            output = transformer.fit_transform(data, y, **params)
             kept = _kept_rows(transformer, np.arange(n_samples))
             if _num_samples(output) != len(kept):
                 raise ValueError(
@@ -484,7 +491,11 @@ class FusionClassifier(BaseNetClassifier):
         y : array-like of shape (n_samples,)
             Labels (1-5 or 0/1), returned as given by ``predict``.
         groups : array-like of shape (n_samples,) or None, default=None
-            Patient ids for the net's grouped validation split.
+            Patient ids for the net's grouped validation split (the rows the
+            branch samplers keep). Requested by default under metadata routing,
+            which then also routes them to the branches that request them (the
+            CV of RFECV in :func:`~skradnod.feature_selection.
+            make_radiomics_selector`).
         **fit_params : dict
             Passed to the module's ``forward`` by skorch.
 
@@ -492,15 +503,46 @@ class FusionClassifier(BaseNetClassifier):
         -------
         self : FusionClassifier
         """
-        inputs, y, groups = self._fit_branches(X, y, groups)
-        self._inputs_ready_ = True
-        try:
-            super().fit(inputs, y, groups=groups, **fit_params)
-        finally:
-            del self._inputs_ready_
-        return self
+        routed = None
+        if get_config()["enable_metadata_routing"]:
+            metadata = {"groups": groups} if groups is not None else {}
+            routed = process_routing(self, "fit", **metadata, **fit_params)
+        X, y, groups = self._check_fit_data(
+            X, y, groups, reset=True, routed=routed
+        )
+        return self._train(X, y, groups, **fit_params)
 
-    def partial_fit(self, X, y=None, classes=None, **fit_params):
+    def _check_fit_data(self, X, y, groups, *, reset, classes=None, routed=None):
+        if not reset:
+            # Later partial_fit calls: the fitted branches transform X (_check_X).
+            return super()._check_fit_data(X, y, groups, reset=False)
+        inputs, y, groups = self._fit_branches(X, y, groups, routed)
+        inputs, _ = self._check_inputs(inputs, reset=True)
+        y, groups = self._check_targets(
+            inputs, y, groups, reset=True, classes=classes
+        )
+        return inputs, y, groups
+
+    def get_metadata_routing(self):
+        """Metadata routing: ``groups`` reach the net's split and the branches.
+
+        Returns
+        -------
+        routing : sklearn.utils.metadata_routing.MetadataRouter
+        """
+        router = super().get_metadata_routing()
+        for name, transformer, _ in self.transformers:
+            if transformer == "passthrough":
+                continue
+            router.add(
+                **{name: transformer},
+                method_mapping=MethodMapping().add(
+                    caller="fit", callee="fit_transform"
+                ),
+            )
+        return router
+
+    def partial_fit(self, X, y=None, classes=None, groups=None, **fit_params):
         """Fit the branches and train the net on the first call; train more later.
 
         The branches (and their samplers) are fitted on the first call only;
@@ -515,6 +557,8 @@ class FusionClassifier(BaseNetClassifier):
             Labels.
         classes : array-like or None, default=None
             All labels, needed on the first call when ``y`` lacks some.
+        groups : array-like of shape (n_samples,) or None, default=None
+            Patient ids for the net's validation split.
         **fit_params : dict
             Passed to the module's ``forward`` by skorch.
 
@@ -522,17 +566,9 @@ class FusionClassifier(BaseNetClassifier):
         -------
         self : FusionClassifier
         """
-        if "_routing_method" in fit_params or (
-            self.initialized_ and hasattr(self, "transformers_")
-        ):
-            return super().partial_fit(X, y, classes=classes, **fit_params)
-        self._validate_params()
-        inputs, y, _ = self._fit_branches(X, y, None)
-        self._inputs_ready_ = True
-        try:
-            return super().partial_fit(inputs, y, classes=classes, **fit_params)
-        finally:
-            del self._inputs_ready_
+        return super().partial_fit(
+            X, y, classes=classes, groups=groups, **fit_params
+        )
 
     def _check_inputs(self, inputs, reset):
         n = _n_samples(inputs)
@@ -547,9 +583,7 @@ class FusionClassifier(BaseNetClassifier):
         return inputs, n
 
     def _check_X(self, X, *, reset):
-        if getattr(self, "_inputs_ready_", False):
-            inputs, _ = self._check_inputs(X, reset)
-            return inputs
+        # The branches' transform; fit builds the inputs with _fit_branches.
         check_is_fitted(self, "transformers_")
         X, _ = self._check_frame(X, reset=False)
         inputs = SliceDict()

@@ -17,7 +17,6 @@ from numbers import Real
 
 import numpy as np
 from imblearn.base import BaseSampler
-from imblearn.pipeline import Pipeline
 from sklearn.base import (
     BaseEstimator,
     OneToOneFeatureMixin,
@@ -27,11 +26,13 @@ from sklearn.base import (
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.feature_selection import RFECV, SelectorMixin, VarianceThreshold
 from sklearn.impute import KNNImputer
-from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import MinMaxScaler
 from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .model_selection import PatientStratifiedKFold
+from .pipeline import Pipeline
 
 __all__ = [
     "CorrelationFilter",
@@ -435,7 +436,11 @@ def make_radiomics_selector(
         Features removed per RFECV round (a float in (0, 1) is a fraction). None:
         the preset's.
     cv : int, default=3
-        Folds of the ``StratifiedKFold`` inside RFECV.
+        Folds of RFECV's CV, a
+        :class:`~skradnod.model_selection.PatientStratifiedKFold`: grouped by
+        patient when ``groups`` reach it (``fit(X, y, groups=...)`` under
+        metadata routing, or through a routed ``cross_val_score`` /
+        ``GridSearchCV``), else stratified with a warning.
     min_features_to_select : int, default=1
         Fewest features RFECV may keep.
     scoring : str or callable, default="balanced_accuracy"
@@ -453,7 +458,9 @@ def make_radiomics_selector(
 
     Returns
     -------
-    selector : imblearn.pipeline.Pipeline
+    selector : skradnod.pipeline.Pipeline
+        An imbalanced-learn pipeline whose routed ``groups`` follow the rows
+        ``SparseRowDropper`` keeps.
 
     See Also
     --------
@@ -496,7 +503,9 @@ def make_radiomics_selector(
             RFECV(
                 estimator,
                 step=step,
-                cv=StratifiedKFold(n_splits=cv),
+                cv=PatientStratifiedKFold(
+                    cv, name="RFECV's CV in make_radiomics_selector"
+                ),
                 min_features_to_select=min_features_to_select,
                 scoring=scoring,
                 n_jobs=n_jobs,

@@ -18,7 +18,6 @@ from sklearn.model_selection import PredefinedSplit
 
 from skradnod.evaluation import (
     METRICS,
-    _fast_metrics,
     bootstrap_indices,
     calibration_curve_top_label,
     cross_validate_report,
@@ -30,6 +29,7 @@ from skradnod.evaluation import (
     roc_auc_ovr,
     to_binary,
 )
+from skradnod.evaluation._metrics import _fast_metrics
 
 
 class LookupClassifier(ClassifierMixin, BaseEstimator):
@@ -38,6 +38,9 @@ class LookupClassifier(ClassifierMixin, BaseEstimator):
     Out-of-fold predictions are then known in advance whatever the folds are, so
     a report's numbers can be compared with scikit-learn's metric functions.
     """
+
+    # Asks for the patient ids (metadata routing), as skradnod's nets do.
+    __metadata_request__fit = {"groups": True}
 
     def fit(self, X, y, groups=None):
         self.classes_ = np.unique(y)

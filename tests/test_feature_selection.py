@@ -19,6 +19,7 @@ from skradnod.feature_selection import (
     SparseRowDropper,
     make_radiomics_selector,
 )
+from skradnod.model_selection import PatientStratifiedKFold
 
 
 def _planted(n=60, seed=0):
@@ -131,7 +132,8 @@ def test_selector_defaults_are_the_method_and_fast_changes_two_things():
     assert params["correlationfilter__threshold"] == 0.8
     assert params["rfecv__step"] == 1
     assert params["rfecv__scoring"] == "balanced_accuracy"
-    assert isinstance(params["rfecv__cv"], StratifiedKFold)
+    # stratified, and grouped by patient when groups are routed to it
+    assert isinstance(params["rfecv__cv"], PatientStratifiedKFold)
     assert params["rfecv__cv"].n_splits == 3
     assert params["rfecv__estimator__n_estimators"] == 100
     fast = make_radiomics_selector(preset="fast").get_params()

@@ -14,6 +14,7 @@ from torch import nn
 
 from skradnod.evaluation import to_binary
 from skradnod.io import write_nrrd
+from skradnod.model_selection import UngroupedSplitWarning
 from skradnod.models import FeatureNetClassifier, NoduleCNNClassifier
 from skradnod.models._base import augment_batch
 from skradnod.utils import LazyImageBatch
@@ -261,10 +262,12 @@ def test_grouped_validation_split_keeps_patients_apart():
     clf = NoduleCNNClassifier(random_state=0)
     y = np.repeat([0, 1], 50)
     groups = np.arange(100) // 4  # 25 patients of 4 readings
-    train, valid = clf._split_indices(y, groups)
+    split = clf._validation_split()
+    train, valid = next(split.split(np.zeros(100), y, groups))
     assert not set(groups[train]) & set(groups[valid])
     assert 0.1 < len(valid) / 100 < 0.3
-    train, valid = clf._split_indices(y, None)  # stratified
+    with pytest.warns(UngroupedSplitWarning, match="NoduleCNNClassifier's early"):
+        train, valid = next(split.split(np.zeros(100), y, None))  # stratified
     assert len(valid) == 20 and (y[valid] == 1).sum() == 10
 
 
@@ -289,7 +292,9 @@ def test_early_stopping_restores_the_best_weights():
         augment=False, random_state=0,
     ).fit(X, y)
     losses = clf.history[:, "valid_loss"]
-    train, valid = clf._split_indices(np.searchsorted(clf.classes_, y), None)
+    codes = np.searchsorted(clf.classes_, y)
+    with pytest.warns(UngroupedSplitWarning):
+        train, valid = next(clf._validation_split().split(X, codes, None))
     with torch.no_grad():
         clf.module_.eval()
         logits = clf.module_(torch.from_numpy(X[valid][:, None]))

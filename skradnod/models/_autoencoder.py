@@ -12,12 +12,12 @@ from sklearn.base import (
 )
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping, LRScheduler
-from skorch.dataset import ValidSplit
 from skorch.utils import to_tensor
 
+from ..model_selection import ValidationSplit
 from ..nn import ConvAutoencoder
 from ._base import BaseNetClassifier, BatchCollate, NetDataset, resolve_device
 
@@ -26,6 +26,10 @@ __all__ = ["AutoencoderEmbedding"]
 
 class _ReconstructionNet(NeuralNet):
     """skorch net whose target is its own (possibly augmented) input batch."""
+
+    def infer(self, x, groups=None, **fit_params):
+        # groups are for the validation split (train_split) only.
+        return super().infer(x, **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         target = to_tensor(X, device=self.device)
@@ -194,8 +198,11 @@ class AutoencoderEmbedding(
             )
         return callbacks
 
+    # Patient ids are routed to ``fit`` by default: the validation split needs them.
+    __metadata_request__fit = {"groups": True}
+
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, groups=None):
         """Train the autoencoder to reconstruct ``X``.
 
         Parameters
@@ -205,6 +212,9 @@ class AutoencoderEmbedding(
             a :class:`~skradnod.utils.LazyImageBatch` (read by the data loader).
         y : None
             Ignored.
+        groups : array-like of shape (n_samples,) or None, default=None
+            Patient ids: the early-stopping validation split keeps each patient
+            on one side (requested by default under metadata routing).
 
         Returns
         -------
@@ -216,10 +226,23 @@ class AutoencoderEmbedding(
         self.device_ = resolve_device(self.device)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
+        # The split draws the same seed from random_state as ``seed`` above.
         split = (
             None if self.valid_size is None
-            else ValidSplit(self.valid_size, stratified=False, random_state=seed)
+            else ValidationSplit(
+                self.valid_size,
+                random_state=self.random_state,
+                name=f"{type(self).__name__}'s early-stopping validation split",
+            )
         )
+        fit_params = {}
+        if groups is not None:
+            groups = column_or_1d(groups)
+            if len(groups) != len(X):
+                raise ValueError(
+                    f"groups has {len(groups)} entries but X has {len(X)} images."
+                )
+            fit_params["groups"] = groups
         monitor = "train_loss" if split is None else "valid_loss"
         self.net_ = _ReconstructionNet(
             ConvAutoencoder,
@@ -247,7 +270,7 @@ class AutoencoderEmbedding(
         with torch.random.fork_rng(devices=[]):
             if self.random_state is not None:
                 torch.manual_seed(seed)
-            self.net_.fit(X, None)
+            self.net_.fit(X, None, **fit_params)
         self.history_ = self.net_.history
         self._n_features_out = self.latent_dim
         self.n_features_out_ = self.latent_dim

@@ -22,18 +22,13 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import _fit_context
-from sklearn.model_selection import (
-    GroupShuffleSplit,
-    ShuffleSplit,
-    StratifiedGroupKFold,
-    StratifiedShuffleSplit,
-)
 from sklearn.utils import check_random_state, compute_class_weight
 from sklearn.utils._param_validation import (
     Interval,
     StrOptions,
     validate_parameter_constraints,
 )
+from sklearn.utils.metadata_routing import MethodMapping
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch import NeuralNetClassifier
@@ -48,6 +43,7 @@ from skorch.callbacks import (
 )
 from skorch.utils import get_map_location, is_dataset, to_device, to_tensor
 
+from ..model_selection import ValidationSplit
 from ..utils import LazyImageBatch, check_image_batch
 
 __all__ = [
@@ -346,12 +342,25 @@ class BaseNetClassifier(NeuralNetClassifier):
     ``_default_callbacks``
         skorch's property; extend ``super()._default_callbacks`` to add
         callbacks that every instance should have (e.g. dynamic loss weights).
-    ``_split_indices(y, groups)``
-        Indices of the validation split.
+    ``_check_fit_data(X, y, groups, *, reset, classes=None)``
+        The training data as the net takes it: checked ``X``, encoded ``y``
+        (a subclass may add target columns) and ``groups``.
+    ``_validation_split()``
+        The early-stopping split (default
+        :class:`~skradnod.model_selection.ValidationSplit`).
 
     ``fit(X, y, groups=None)`` passes ``groups`` only to the validation split,
-    never to the module.
+    never to the module. ``fit`` requests ``groups`` under scikit-learn's
+    metadata routing by default, so with
+    ``sklearn.set_config(enable_metadata_routing=True)``, ``cross_val_score(...,
+    params={"groups": g})``, ``GridSearchCV.fit(..., groups=g)`` and pipelines
+    carry the patient ids down to it. Without groups the split warns
+    (:class:`~skradnod.model_selection.UngroupedSplitWarning`).
     """
+
+    # Patient ids are routed to ``fit`` by default: the validation split needs them.
+    __metadata_request__fit = {"groups": True}
+    __metadata_request__partial_fit = {"groups": True}
 
     _parameter_constraints: dict = {
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -546,7 +555,8 @@ class BaseNetClassifier(NeuralNetClassifier):
             given.
         groups : array-like of shape (n_samples,) or None, default=None
             Patient ids; the validation split then keeps each patient on one
-            side.
+            side. Requested by default under metadata routing, so
+            ``cross_val_score(..., params={"groups": g})`` delivers them.
         **fit_params : dict
             Passed to the module's ``forward`` by skorch.
 
@@ -555,18 +565,21 @@ class BaseNetClassifier(NeuralNetClassifier):
         self : object
             The fitted estimator.
         """
-        X, y_encoded, groups = self._prepare_fit(X, y, groups)
-        # Transient: read by get_split_datasets, which skorch calls with fit_params
-        # it also hands to forward(), so groups cannot travel that way.
-        self._split_groups_ = groups
-        try:
-            with self._seeded(), self._torch_threads():
-                super().fit(X, y_encoded, **fit_params)
-        finally:
-            del self._split_groups_
+        X, y, groups = self._check_fit_data(X, y, groups, reset=True)
+        return self._train(X, y, groups, **fit_params)
+
+    def _train(self, X, y, groups, **fit_params):
+        """Initialise (unless warm-starting) and train on checked data."""
+        with self._seeded(), self._torch_threads():
+            # What skorch's NeuralNet.fit does, on data already checked here; its
+            # fit would call our partial_fit, which checks data again.
+            if not self.warm_start or not self.initialized_:
+                self.initialize()
+            with self._on_resolved_device():
+                super().partial_fit(X, y, groups=groups, **fit_params)
         return self
 
-    def partial_fit(self, X, y=None, classes=None, **fit_params):
+    def partial_fit(self, X, y=None, classes=None, groups=None, **fit_params):
         """Train for ``max_epochs`` more epochs, initialising on the first call.
 
         Parameters
@@ -577,6 +590,8 @@ class BaseNetClassifier(NeuralNetClassifier):
             Labels.
         classes : array-like or None, default=None
             All labels, needed on the first call when ``y`` lacks some.
+        groups : array-like of shape (n_samples,) or None, default=None
+            Patient ids for this call's validation split.
         **fit_params : dict
             Passed to the module's ``forward`` by skorch.
 
@@ -585,43 +600,54 @@ class BaseNetClassifier(NeuralNetClassifier):
         self : object
             The estimator.
         """
-        if "_routing_method" in fit_params:
-            # skorch's own fit calls partial_fit on data fit() already prepared.
-            with self._on_resolved_device():
-                return super().partial_fit(X, y, classes=classes, **fit_params)
-        if not self.initialized_ or not hasattr(self, "classes_inferred_"):
+        first = not self.initialized_ or not hasattr(self, "classes_inferred_")
+        if first:
             self._validate_params()
-            X, y_encoded, _ = self._prepare_fit(X, y, None, classes=classes)
+        X, y, groups = self._check_fit_data(
+            X, y, groups, reset=first, classes=classes
+        )
+        if first:
             self.initialize()
+        with self._on_resolved_device(), self._torch_threads():
+            return super().partial_fit(X, y, groups=groups, **fit_params)
+
+    def _check_fit_data(self, X, y, groups, *, reset, classes=None):
+        """Validate training data; return the net's X, encoded y and groups.
+
+        ``reset=True`` (``fit``, first ``partial_fit``) sets ``classes_``,
+        ``class_weight_`` and ``device_``; later ``partial_fit`` calls check
+        the labels against ``classes_``. Subclasses extend it (fusion branches,
+        centre targets).
+        """
+        X = self._check_X(X, reset=reset)
+        y, groups = self._check_targets(X, y, groups, reset=reset, classes=classes)
+        return X, y, groups
+
+    def _check_targets(self, X, y, groups, *, reset, classes=None):
+        """Encoded labels and checked groups for the checked inputs ``X``."""
+        n_samples = _n_samples(X)
+        y = self._check_y(y, n_samples)
+        if reset:
+            self._set_classes(y, classes)
+            self.class_weight_ = self._compute_class_weight(
+                np.searchsorted(self.classes_, y)
+            )
+            self.device_ = resolve_device(self.device)
         else:
-            X = self._check_X(X, reset=False)
-            y = self._check_y(y, _n_samples(X))
             unknown = np.setdiff1d(y, self.classes_)
             if unknown.size:
                 raise ValueError(
                     f"y contains labels {unknown.tolist()} not seen in the first "
                     f"partial_fit (classes {self.classes_.tolist()})."
                 )
-            y_encoded = np.searchsorted(self.classes_, y).astype(np.int64)
-        with self._on_resolved_device(), self._torch_threads():
-            return super().partial_fit(X, y_encoded, **fit_params)
-
-    def _prepare_fit(self, X, y, groups, classes=None):
-        """Validate the training data; set classes_, class_weight_, device_."""
-        X = self._check_X(X, reset=True)
-        n_samples = _n_samples(X)
-        y = self._check_y(y, n_samples)
-        self._set_classes(y, classes)
         y_encoded = np.searchsorted(self.classes_, y).astype(np.int64)
-        self.class_weight_ = self._compute_class_weight(y_encoded)
-        self.device_ = resolve_device(self.device)
         if groups is not None:
             groups = column_or_1d(groups)
             if len(groups) != n_samples:
                 raise ValueError(
                     f"groups has {len(groups)} entries but X has {n_samples} samples."
                 )
-        return X, y_encoded, groups
+        return y_encoded, groups
 
     def _set_classes(self, y, classes=None):
         labels = np.unique(y)
@@ -727,7 +753,9 @@ class BaseNetClassifier(NeuralNetClassifier):
         with self._on_resolved_device():
             return super().load_params(*args, **kwargs)
 
-    def infer(self, x, **fit_params):
+    def infer(self, x, groups=None, **fit_params):
+        # skorch hands every fit parameter to the split and to forward; groups
+        # are for the validation split only and never reach the module.
         x = to_tensor(x, device=self.device_)
         if isinstance(x, dict):
             return self.module_(**self._merge_x_and_fit_params(x, fit_params))
@@ -803,40 +831,42 @@ class BaseNetClassifier(NeuralNetClassifier):
                 kwargs.setdefault("drop_last", True)
         return iterator(dataset, **kwargs)
 
-    def _split_indices(self, y, groups):
-        n_samples = len(y)
-        rng = check_random_state(self.random_state)
-        seed = rng.randint(np.iinfo(np.int32).max)
-        if groups is not None:
-            n_splits = max(2, round(1 / self.valid_size))
-            if len(np.unique(groups)) >= n_splits:
-                cv = StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed)
-                try:
-                    return next(cv.split(np.zeros(n_samples), y, groups))
-                except ValueError:
-                    pass
-            cv = GroupShuffleSplit(1, test_size=self.valid_size, random_state=seed)
-            return next(cv.split(np.zeros(n_samples), y, groups))
-        try:
-            cv = StratifiedShuffleSplit(1, test_size=self.valid_size, random_state=seed)
-            return next(cv.split(np.zeros(n_samples), y))
-        except ValueError:
-            # A class with a single member cannot be stratified.
-            cv = ShuffleSplit(1, test_size=self.valid_size, random_state=seed)
-            return next(cv.split(np.zeros(n_samples), y))
+    def _validation_split(self):
+        """The default early-stopping split (``valid_size``), patient-grouped."""
+        return ValidationSplit(
+            self.valid_size,
+            random_state=self.random_state,
+            name=f"{type(self).__name__}'s early-stopping validation split",
+        )
 
-    def get_split_datasets(self, X, y=None, **fit_params):
+    def get_split_datasets(self, X, y=None, groups=None, **fit_params):
+        # ``groups`` is explicit: skorch hands fit parameters (routed ones under
+        # metadata routing) to the split, and only the split needs the groups.
         if self.train_split is not None:
+            if groups is not None:
+                fit_params["groups"] = groups
             return super().get_split_datasets(X, y, **fit_params)
         dataset = self.get_dataset(X, y)
         if self.valid_size is None or y is None:
             return dataset, None
-        groups = getattr(self, "_split_groups_", None)
-        idx_train, idx_valid = self._split_indices(np.asarray(y), groups)
-        return (
-            torch.utils.data.Subset(dataset, idx_train),
-            torch.utils.data.Subset(dataset, idx_valid),
-        )
+        return self._validation_split()(dataset, y, groups=groups)
+
+    def get_metadata_routing(self):
+        """Metadata routing: ``groups`` for ``fit`` reaches the validation split.
+
+        Returns
+        -------
+        routing : sklearn.utils.metadata_routing.MetadataRouter
+        """
+        router = super().get_metadata_routing()
+        if self.train_split is None and self.valid_size is not None:
+            router.add(
+                splitter=self._validation_split(),
+                method_mapping=MethodMapping()
+                .add(caller="fit", callee="split")
+                .add(caller="partial_fit", callee="split"),
+            )
+        return router
 
     # ------------------------------------------------------------------ #
     # prediction

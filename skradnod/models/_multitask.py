@@ -264,21 +264,6 @@ class CenterRegressionClassifier(BaseNetClassifier):
         return X
 
     def _check_X(self, X, *, reset):
-        if reset:
-            if not hasattr(X, "columns") or self.nodule not in X.columns:
-                raise ValueError(
-                    f"{type(self).__name__}.fit needs a DataFrame with the columns "
-                    f"{self.full!r} and {self.nodule!r} (the crops give the centre "
-                    f"targets); got {type(X).__name__}"
-                    + (f" with columns {list(X.columns)}" if hasattr(X, "columns")
-                       else "")
-                    + "."
-                )
-            matcher = TemplateMatcher(
-                self.match_threshold, full=self.full, nodule=self.nodule
-            )
-            self._fit_centers_ = matcher.fit_transform(X).astype(np.float32)
-            self.match_score_ = matcher.match_score_
         images = self._full_images(X)
         if self.preprocessor is not None:
             if reset:
@@ -301,7 +286,8 @@ class CenterRegressionClassifier(BaseNetClassifier):
         y : array-like of shape (n_samples,)
             Labels, returned as given by ``predict``.
         groups : array-like of shape (n_samples,) or None, default=None
-            Patient ids for the validation split.
+            Patient ids for the validation split (requested by default under
+            metadata routing).
         **fit_params : dict
             Passed to the module's ``forward``.
 
@@ -309,17 +295,31 @@ class CenterRegressionClassifier(BaseNetClassifier):
         -------
         self : CenterRegressionClassifier
         """
-        try:
-            return super().fit(X, y, groups=groups, **fit_params)
-        finally:
-            # Transient, read by get_dataset during this fit only.
-            self.__dict__.pop("_fit_centers_", None)
+        return super().fit(X, y, groups=groups, **fit_params)
 
-    def get_dataset(self, X, y=None):
-        centres = getattr(self, "_fit_centers_", None)
-        if y is not None and centres is not None:
-            y = np.column_stack([np.asarray(y, dtype=np.float32), centres])
-        return super().get_dataset(X, y)
+    def _check_fit_data(self, X, y, groups, *, reset, classes=None):
+        # The net's targets are rows [class code, cx, cy]: the centres found in
+        # the training pairs travel with the labels (and the validation split
+        # stratifies on the first column).
+        if not hasattr(X, "columns") or self.nodule not in X.columns:
+            raise ValueError(
+                f"{type(self).__name__}.fit needs a DataFrame with the columns "
+                f"{self.full!r} and {self.nodule!r} (the crops give the centre "
+                f"targets); got {type(X).__name__}"
+                + (f" with columns {list(X.columns)}" if hasattr(X, "columns")
+                   else "")
+                + "."
+            )
+        matcher = TemplateMatcher(
+            self.match_threshold, full=self.full, nodule=self.nodule
+        )
+        centres = matcher.fit_transform(X).astype(np.float32)
+        if reset:
+            self.match_score_ = matcher.match_score_
+        images, codes, groups = super()._check_fit_data(
+            X, y, groups, reset=reset, classes=classes
+        )
+        return images, np.column_stack([codes.astype(np.float32), centres]), groups
 
     def get_collate_fn(self, training):
         return CentreCollate(

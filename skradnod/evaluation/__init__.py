@@ -1,0 +1,28 @@
+"""Evaluation: patient-grouped cross-validated reports and their figures (step 11)."""
+
+from ._bootstrap import bootstrap_indices
+from ._metrics import METRICS, expected_calibration_error, roc_auc_ovr, to_binary
+from ._plots import (
+    calibration_curve_top_label,
+    plot_calibration,
+    plot_confidence,
+    plot_confusion_matrix,
+    plot_latent_tsne,
+)
+from ._report import Report
+from ._validation import cross_validate_report
+
+__all__ = [
+    "METRICS",
+    "Report",
+    "bootstrap_indices",
+    "calibration_curve_top_label",
+    "cross_validate_report",
+    "expected_calibration_error",
+    "plot_calibration",
+    "plot_confidence",
+    "plot_confusion_matrix",
+    "plot_latent_tsne",
+    "roc_auc_ovr",
+    "to_binary",
+]

@@ -1,0 +1,38 @@
+"""The method's two result tables as named, declarative experiments.
+
+Each row of the thesis's Table 2 (full slices) and Table 3 (nodule crops) is an
+:class:`Experiment`: a factory returning a fresh, unfitted estimator (usually a
+pipeline), the input it reads, and a description. :func:`run_experiments` runs
+the rows with :func:`skradnod.evaluation.cross_validate_report` (patient-grouped
+folds) and writes ``results.md`` (laid out like the thesis's tables, with 95 %
+intervals), ``results.json`` and the figures.
+
+Every table also holds two baselines: ``majority`` (always the most frequent
+class) and, when the data has the radiologists' rating columns (the built-in
+cohort does), ``semantic_oracle``, a random forest on the readers' eight other
+ratings and the nodule diameter. The oracle says how much of the radiologists'
+own information an image model recovers; it is not a model one could deploy,
+since it reads the radiologists' answers.
+
+The estimators are imported inside the factories, so a missing optional
+dependency (torchvision for transfer learning) makes only its own row
+unavailable.
+"""
+
+from ._presets import PRESETS, TABLES, TASKS  # noqa: F401
+from ._registry import EXPERIMENTS, get_experiment, resolve_rows
+from ._report import format_tables
+from ._runner import RATING_COLUMNS, _resolve_device, run_experiments  # noqa: F401
+from ._spec import Experiment, ExperimentUnavailable
+
+__all__ = [
+    "EXPERIMENTS",
+    "Experiment",
+    "ExperimentUnavailable",
+    "PRESETS",
+    "RATING_COLUMNS",
+    "format_tables",
+    "get_experiment",
+    "resolve_rows",
+    "run_experiments",
+]

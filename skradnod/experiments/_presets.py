@@ -1,0 +1,81 @@
+"""Result tables, tasks and the size presets of the experiment rows."""
+
+__all__ = ["PRESETS", "TABLES", "TASKS"]
+
+TABLES = {
+    "full": "Table 2 - full-slice models",
+    "nodule": "Table 3 - nodule-crop models",
+}
+
+TASKS = {
+    "5class": ("5-class", None),
+    "binary": ("Binary (1-3 vs 4-5)", ["benign", "malignant"]),
+}
+
+PRESETS = {
+    "quick": {
+        "rfecv_cv": 2,
+        "rfecv_trees": 10,
+        "cnn_width": 8,
+        "nodule_size": 32,
+        "full_size": 64,
+        "max_epochs": 2,
+        "batch_size": 32,
+        "full_batch_size": 16,
+        "n_estimators": 25,
+        "selector_preset": "fast",
+        "rfecv_step": 0.5,
+        "radiomics_image_types": ("Original",),
+        "inner_cv": 2,
+        "latent_dim": 16,
+        "n_bootstrap": 200,
+    },
+    "demo": {
+        "rfecv_cv": 3,
+        "rfecv_trees": 30,
+        "cnn_width": 16,
+        "nodule_size": 64,
+        "full_size": 64,
+        "max_epochs": 12,
+        # Batches of 16, not the method's 64: a demo fold trains on ~110 crops,
+        # and 64 would give two optimiser steps per epoch.
+        "batch_size": 16,
+        "full_batch_size": 16,
+        "n_estimators": 100,
+        "selector_preset": "fast",
+        "rfecv_step": 0.2,
+        "radiomics_image_types": ("Original",),
+        "inner_cv": 3,
+        "latent_dim": 32,
+        "n_bootstrap": 1000,
+    },
+    "full": {
+        "rfecv_cv": 3,
+        "rfecv_trees": 100,
+        "cnn_width": 32,
+        "nodule_size": 64,
+        "full_size": 512,
+        "max_epochs": 60,
+        "batch_size": 64,
+        "full_batch_size": 16,
+        "n_estimators": 300,
+        "selector_preset": "thesis",
+        "rfecv_step": 1,
+        "radiomics_image_types": ("Original", "Wavelet"),
+        "inner_cv": 3,
+        "latent_dim": 64,
+        "n_bootstrap": 1000,
+    },
+}
+"""Sizes of the rows: ``quick`` (seconds per row, for tests), ``demo`` (the
+``skradnod demo`` default, minutes on a laptop CPU), ``full`` (the method's
+settings: 64x64 crops, 512x512 slices, 60 epochs with early stopping, RFECV
+removing one feature per round on Original + Wavelet features; for a GPU)."""
+
+
+def _preset(preset):
+    if isinstance(preset, dict):
+        return {**PRESETS["demo"], **preset}
+    if preset not in PRESETS:
+        raise ValueError(f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)}.")
+    return PRESETS[preset]

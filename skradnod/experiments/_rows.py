@@ -1,0 +1,336 @@
+"""The row factories: each returns a fresh unfitted estimator for a preset.
+
+Each factory imports what it needs inside, so a missing optional dependency
+(torchvision for transfer learning) makes only its own row unavailable.
+"""
+
+import os
+from pathlib import Path
+
+from ._spec import ExperimentUnavailable, _check_params
+
+# --------------------------------------------------------------------------
+# Factories. Each imports what it needs inside, so a missing piece fails only
+# its own row.
+# --------------------------------------------------------------------------
+
+
+def _majority(settings, *, task, device, random_state, **params):
+    from sklearn.dummy import DummyClassifier
+
+    _check_params("majority", params, ())
+    return DummyClassifier(strategy="most_frequent"), {}
+
+
+def _semantic_oracle(settings, *, task, device, random_state, **params):
+    from sklearn.ensemble import RandomForestClassifier
+
+    _check_params("semantic_oracle", params, ())
+    n = settings["n_estimators"]
+    model = RandomForestClassifier(
+        n_estimators=n, class_weight="balanced", random_state=random_state
+    )
+    return model, {"features": "8 ratings + diameter_mm", "n_estimators": n}
+
+
+def _nn_options(settings, device, random_state, *, full=False):
+    return {
+        "max_epochs": settings["max_epochs"],
+        "batch_size": settings["full_batch_size" if full else "batch_size"],
+        "device": device,
+        "random_state": random_state,
+    }
+
+
+def _nodule_cnn(settings, *, task, device, random_state, **params):
+    from sklearn.pipeline import make_pipeline
+
+    from ..models import NoduleCNNClassifier
+    from ..preprocessing import make_ct_preprocessor
+
+    _check_params("basic_cnn", params, ())
+    size = settings["nodule_size"]
+    options = _nn_options(settings, device, random_state)
+    width = settings["cnn_width"]
+    model = make_pipeline(
+        make_ct_preprocessor(size=size),
+        NoduleCNNClassifier(module__width=width, **options),
+    )
+    return model, {"image_size": size, "cnn_width": width, **_shown(options)}
+
+
+def _full_cnn(settings, *, task, device, random_state, **params):
+    from sklearn.pipeline import make_pipeline
+
+    from ..models import NoduleCNNClassifier
+    from ..preprocessing import make_ct_preprocessor
+
+    _check_params("basic_cnn", params, ())
+    size = settings["full_size"]
+    options = _nn_options(settings, device, random_state, full=True)
+    width = settings["cnn_width"]
+    model = make_pipeline(
+        make_ct_preprocessor(size=size),
+        NoduleCNNClassifier(module__width=width, **options),
+    )
+    return model, {"image_size": size, "cnn_width": width, **_shown(options)}
+
+
+def _shown(options):
+    return {k: v for k, v in options.items() if k not in ("device", "random_state")}
+
+
+def _radiomics(settings, random_state, memory=None):
+    from ..radiomics import RadiomicsExtractor
+
+    image_types = tuple(settings["radiomics_image_types"])
+    return RadiomicsExtractor(image_types=image_types, memory=memory), {
+        "radiomics_image_types": "+".join(image_types)
+    }
+
+
+def _selector_with_classifier(settings, random_state, classifier):
+    from ..feature_selection import make_radiomics_selector
+
+    return make_radiomics_selector(
+        **_selector_options(settings, random_state), classifier=classifier
+    )
+
+
+def _selector_options(settings, random_state):
+    from sklearn.ensemble import RandomForestClassifier
+
+    return {
+        "preset": settings["selector_preset"],
+        "step": settings["rfecv_step"],
+        "cv": settings["rfecv_cv"],
+        "estimator": RandomForestClassifier(
+            n_estimators=settings["rfecv_trees"], random_state=random_state
+        ),
+        "random_state": random_state,
+    }
+
+
+def _selector_used(settings):
+    return {
+        "selector": settings["selector_preset"],
+        "rfecv_step": settings["rfecv_step"],
+        "rfecv_cv": settings["rfecv_cv"],
+        "rfecv_trees": settings["rfecv_trees"],
+    }
+
+
+def _features(settings, *, task, device, random_state, memory=None, **params):
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.svm import SVC
+
+    from ..model_selection import PatientStratifiedKFold
+
+    _check_params("features", params, ())
+    extractor, used = _radiomics(settings, random_state, memory)
+    n_trees = settings["n_estimators"]
+    candidates = [
+        # SVC(probability=True) is deprecated in scikit-learn 1.9 in favour of this
+        CalibratedClassifierCV(
+            SVC(class_weight="balanced", random_state=random_state),
+            ensemble=False,
+            # its default 5 stratified folds, grouped by patient
+            cv=PatientStratifiedKFold(5, name="the SVM's calibration CV"),
+        ),
+        RandomForestClassifier(
+            n_estimators=n_trees, class_weight="balanced", random_state=random_state
+        ),
+    ]
+    try:
+        from ..models import FeatureNetClassifier
+
+        candidates.append(
+            FeatureNetClassifier(**_nn_options(settings, device, random_state))
+        )
+        nn_name = "FeatureNetClassifier"
+    except ImportError:
+        from sklearn.neural_network import MLPClassifier
+
+        candidates.append(
+            MLPClassifier(
+                hidden_layer_sizes=(64, 32),
+                max_iter=max(200, 10 * settings["max_epochs"]),
+                early_stopping=True,
+                random_state=random_state,
+            )
+        )
+        nn_name = "MLPClassifier (skradnod.models.FeatureNetClassifier missing)"
+    selector = _selector_with_classifier(settings, random_state, candidates[0])
+    # The thesis picked the best of SVM / RF / NN on the features; an inner,
+    # stratified, patient-grouped CV on each outer training fold does the same
+    # without looking at the outer test fold. Extraction sits outside the
+    # search: it depends on the image alone, so the search refits only
+    # selection and classifier.
+    search = GridSearchCV(
+        selector,
+        {"clf": candidates},
+        cv=PatientStratifiedKFold(
+            settings["inner_cv"],
+            shuffle=True,
+            random_state=random_state,
+            name="the features row's model search",
+        ),
+        scoring="balanced_accuracy",
+        error_score="raise",
+    )
+    model = make_pipeline(extractor, search)
+    return model, {
+        **used,
+        **_selector_used(settings),
+        "candidates": f"SVC | RandomForest({n_trees}) | {nn_name}",
+        "inner_cv": settings["inner_cv"],
+        "max_epochs": settings["max_epochs"],
+    }
+
+
+def _features_images(settings, *, task, device, random_state, memory=None, **params):
+    from imblearn.pipeline import make_pipeline
+
+    from ..compose import FusionClassifier
+    from ..nn import FusionNet
+    from ..preprocessing import make_ct_preprocessor
+
+    _check_params("features_images", params, ())
+    extractor, used = _radiomics(settings, random_state, memory)
+    from ..feature_selection import make_radiomics_selector
+
+    selector = make_radiomics_selector(**_selector_options(settings, random_state))
+    size = settings["nodule_size"]
+    # FusionNet's image branch is half as wide as the basic CNN by default
+    width = max(2, settings["cnn_width"] // 2)
+    options = _nn_options(settings, device, random_state)
+    model = FusionClassifier(
+        transformers=[
+            ("image", make_ct_preprocessor(size=size), "nodule"),
+            ("features", make_pipeline(extractor, selector), "nodule"),
+        ],
+        module=FusionNet,
+        module__image_width=width,
+        **options,
+    )
+    return model, {
+        "image_size": size,
+        "image_width": width,
+        **used,
+        **_selector_used(settings),
+        **_shown(options),
+    }
+
+
+def _autoencoder(settings, *, task, device, random_state, **params):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from ..models import AutoencoderEmbedding
+    from ..preprocessing import make_ct_preprocessor
+
+    _check_params("autoencoder", params, ())
+    size = settings["full_size"]
+    options = _nn_options(settings, device, random_state, full=True)
+    latent = settings["latent_dim"]
+    model = make_pipeline(
+        make_ct_preprocessor(size=size),
+        AutoencoderEmbedding(latent_dim=latent, **options),
+        StandardScaler(),
+        LogisticRegression(class_weight="balanced", max_iter=1000),
+    )
+    return model, {
+        "image_size": size,
+        "latent_dim": latent,
+        "classifier": "LogisticRegression on the latent space",
+        **_shown(options),
+    }
+
+
+def _center_regression(
+    settings,
+    *,
+    task,
+    device,
+    random_state,
+    backbone="nodule_cnn",
+    weights=None,
+    **params,
+):
+    from ..models import CenterRegressionClassifier
+    from ..preprocessing import make_ct_preprocessor
+
+    _check_params("center_regression", params, ("backbone", "weights"))
+    if weights is not None and not Path(weights).is_file():
+        raise ExperimentUnavailable(
+            f"weights not available: no file at {os.fspath(weights)!r}"
+        )
+    size = settings["full_size"]
+    options = _nn_options(settings, device, random_state, full=True)
+    model = CenterRegressionClassifier(
+        backbone=backbone,
+        weights=None if weights is None else os.fspath(weights),
+        preprocessor=make_ct_preprocessor(size=size),
+        **options,
+    )
+    return model, {
+        "backbone": backbone,
+        "weights": "none (random init)" if weights is None else Path(weights).name,
+        "image_size": size,
+        **_shown(options),
+    }
+
+
+def _transfer(source):
+    def factory(
+        settings,
+        *,
+        task,
+        device,
+        random_state,
+        backbone="resnet50",
+        weights=None,
+        **params,
+    ):
+        _check_params(f"transfer_{source}", params, ("backbone", "weights"))
+        # torchvision/timm would download ImageNet weights; skradnod never
+        # downloads, so both rows read a local state-dict file.
+        if weights is None:
+            raise ExperimentUnavailable(
+                f"{_WEIGHT_NAMES[source]} weights not available: skradnod never "
+                "downloads weights; pass a state-dict file (CLI: "
+                f"--{source}-weights FILE)"
+            )
+        if not Path(weights).is_file():
+            raise ExperimentUnavailable(
+                f"{_WEIGHT_NAMES[source]} weights not available: no file at "
+                f"{os.fspath(weights)!r}"
+            )
+        from sklearn.pipeline import make_pipeline
+
+        from ..models import TransferClassifier
+        from ..preprocessing import make_ct_preprocessor
+
+        size = settings["full_size"]
+        options = _nn_options(settings, device, random_state, full=True)
+        model = make_pipeline(
+            make_ct_preprocessor(size=size),
+            TransferClassifier(
+                backbone=backbone, weights=os.fspath(weights), **options
+            ),
+        )
+        return model, {
+            "backbone": backbone,
+            "weights": Path(weights).name,
+            "image_size": size,
+            **_shown(options),
+        }
+
+    return factory
+
+
+_WEIGHT_NAMES = {"imagenet": "ImageNet", "radimagenet": "RadImageNet"}

@@ -1,0 +1,382 @@
+"""Running rows with patient-grouped cross-validation."""
+
+import json
+import os
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.utils import Bunch
+from tqdm.auto import tqdm
+
+from ..datasets._lidc import RATINGS
+from ..evaluation import METRICS, cross_validate_report, to_binary
+from ._presets import TASKS, _preset
+from ._registry import EXPERIMENTS, resolve_rows
+from ._report import _draw, _json_record, _write_markdown
+from ._spec import ExperimentUnavailable
+
+__all__ = ["RATING_COLUMNS", "run_experiments"]
+
+RATING_COLUMNS = RATINGS
+"""The readers' eight ratings besides malignancy (LIDC-IDRI), read by the oracle."""
+
+
+def _as_dataset(data):
+    if isinstance(data, (str, os.PathLike)):
+        from ..io import load_nodule_dataset
+
+        return load_nodule_dataset(data)
+    if isinstance(data, Bunch) or all(
+        hasattr(data, name) for name in ("frame", "target")
+    ):
+        return data
+    raise TypeError(
+        "run_experiments needs a data set Bunch (load_nodule_dataset, "
+        f"make_lidc_cohort) or a manifest folder; got {type(data).__name__}."
+    )
+
+
+def _row_input(data, kind):
+    frame = data.frame
+    if kind == "none":
+        return np.zeros((len(frame), 1))
+    if kind == "ratings":
+        columns = [*RATING_COLUMNS, "diameter_mm"]
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise ExperimentUnavailable(
+                f"the data has no rating column(s) {missing} (only the built-in "
+                "cohort and LIDC-style manifests carry the readers' ratings)"
+            )
+        return frame[columns].to_numpy(dtype=float)
+    if kind == "frame":
+        return frame
+    if kind in ("nodule", "full"):
+        images = getattr(data, kind, None)
+        return frame[kind].to_numpy() if images is None else images
+    raise ValueError(f"Unknown experiment input {kind!r}.")
+
+
+def _resolve_device(device):
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if str(device).startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} was asked for, but torch sees no CUDA GPU "
+                "here; use device='cpu' or 'auto'."
+            )
+    elif device not in ("cpu", "mps"):
+        raise ValueError(
+            f"Unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'."
+        )
+    return device
+
+
+def _tasks(task):
+    if task == "both":
+        return ["5class", "binary"]
+    if task not in TASKS:
+        raise ValueError(f"Unknown task {task!r}; use '5class', 'binary' or 'both'.")
+    return [task]
+
+
+def run_experiments(
+    data,
+    rows=None,
+    *,
+    task="both",
+    cv=5,
+    device="auto",
+    out_dir=None,
+    preset="demo",
+    params=None,
+    n_bootstrap=None,
+    random_state=0,
+    n_jobs=None,
+    figures=True,
+    verbose=True,
+):
+    """Run experiment rows with patient-grouped CV and write the report.
+
+    Parameters
+    ----------
+    data : Bunch or path
+        A data set from :func:`skradnod.io.load_nodule_dataset` or
+        :func:`skradnod.datasets.make_lidc_cohort` (``frame``, ``target``,
+        ``groups``, and ``nodule``/``full``), or a manifest folder to load.
+    rows : str or list of str, default=None
+        Rows to run (see :func:`resolve_rows`); None runs all.
+    task : {"5class", "binary", "both"}, default="both"
+        Malignancy 1-5, benign (1-3) vs malignant (4-5), or both.
+    cv : int or splitter, default=5
+        Outer folds; patient-grouped when ``data.groups`` exists.
+    device : str, default="auto"
+        Torch device of the nets (``"auto"``: CUDA if available).
+    out_dir : str or path, default=None
+        Where ``results.md``, ``results.json``, ``figures/`` and ``errors/``
+        (tracebacks of failed rows) go. None writes nothing.
+    preset : {"quick", "demo", "full"} or dict, default="demo"
+        Size of the rows (:data:`PRESETS`); a dict overrides entries of
+        ``"demo"``.
+    params : dict, default=None
+        Per-row options by row name or key, e.g. ``{"transfer_radimagenet":
+        {"weights": "radimagenet_resnet50.pt", "backbone": "resnet50"}}``.
+    n_bootstrap : int, default=None
+        Bootstrap resamples of the intervals (default: the preset's).
+    random_state : int, default=0
+        Seed of folds, bootstrap and models.
+    n_jobs : int, default=None
+        Folds fitted in parallel processes (joblib). On a CPU, ``n_jobs=2`` with
+        one torch thread per process uses two cores better than one process
+        with two torch threads for the package's small nets.
+    figures : bool, default=True
+        Draw confusion-matrix, confidence and calibration figures per row/task
+        (when ``out_dir`` is given).
+    verbose : bool, default=True
+        Print progress per row and fold.
+
+    Returns
+    -------
+    results : DataFrame
+        One line per (row, task): ``table``, ``row``, ``key``, ``title``,
+        ``task``, ``status`` (``"ok"``, ``"failed"``, ``"unavailable"``),
+        ``message``, each metric of :data:`~skradnod.evaluation.METRICS` with
+        ``<metric>_ci_low`` / ``<metric>_ci_high``, ``fit_time`` (mean seconds
+        per fold), ``wall_time``, ``n_samples``, ``used`` (the settings),
+        ``description`` and ``figures``. A failing row is reported, not raised;
+        the others still run.
+
+    Raises
+    ------
+    ValueError
+        For an unknown row, task, preset or device, or ``device="cuda"`` without
+        a GPU.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from sklearn.utils import Bunch
+    >>> from skradnod.experiments import run_experiments
+    >>> y = np.array([1, 3, 3, 3, 5] * 8)
+    >>> data = Bunch(frame=pd.DataFrame(index=range(40)), target=y,
+    ...              groups=np.arange(40))
+    >>> results = run_experiments(data, rows="nodule/majority", task="5class",
+    ...                           verbose=False, n_bootstrap=0)
+    >>> float(results.loc[0, "accuracy"])  # always predicts 3
+    0.6
+    """
+    start = time.perf_counter()
+    data = _as_dataset(data)
+    keys = resolve_rows(rows)
+    tasks = _tasks(task)
+    settings = _preset(preset)
+    preset_name = preset if isinstance(preset, str) else "custom"
+    device = _resolve_device(device)
+    n_bootstrap = settings["n_bootstrap"] if n_bootstrap is None else n_bootstrap
+    params = dict(params or {})
+    known = {spec.name for spec in EXPERIMENTS.values()} | set(EXPERIMENTS)
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f"params names unknown row(s) {unknown}.")
+    groups = getattr(data, "groups", None)
+    y5 = np.asarray(data.target)
+    targets = {"5class": y5, "binary": to_binary(y5) if "binary" in tasks else None}
+    out = None
+    if out_dir is not None:
+        out = Path(out_dir)
+        (out / "figures").mkdir(parents=True, exist_ok=True)
+    memory = None
+    if out is not None:
+        # Radiomic features depend on the image alone; cache them across folds,
+        # tasks and rows.
+        memory = os.fspath(out / "cache")
+
+    n_patients = len(np.unique(groups)) if groups is not None else None
+    if groups is None:
+        warnings.warn(
+            "The data has no patient ids (manifest column patient_id), so folds "
+            "are not grouped by patient; scores are optimistic when a patient "
+            "has several samples.",
+            UserWarning,
+            stacklevel=2,
+        )
+    say = tqdm.write if verbose else (lambda *_: None)
+    say(
+        f"Running {len(keys)} row(s) x {len(tasks)} task(s) on {len(y5)} samples"
+        + (f" from {n_patients} patients" if n_patients else "")
+        + f", {cv}-fold CV, preset {preset_name!r}, device {device}."
+    )
+
+    shared = {}
+    records = []
+    jobs = [(key, t) for key in keys for t in tasks]
+    for i, (key, task_name) in enumerate(jobs, 1):
+        spec = EXPERIMENTS[key]
+        record = {
+            "table": spec.table,
+            "row": spec.name,
+            "key": key,
+            "title": spec.title,
+            "task": task_name,
+            "status": "ok",
+            "message": "",
+            "description": spec.description,
+            "used": "",
+            "n_samples": len(y5),
+            "fit_time": np.nan,
+            "wall_time": np.nan,
+            "figures": "",
+        }
+        for metric in METRICS:
+            record.update(
+                {
+                    metric: np.nan,
+                    f"{metric}_ci_low": np.nan,
+                    f"{metric}_ci_high": np.nan,
+                }
+            )
+        say(f"[{i}/{len(jobs)}] {key} ({task_name}) ...")
+        row_start = time.perf_counter()
+        report = None
+        try:
+            row_params = {**params.get(spec.name, {}), **params.get(key, {})}
+            if spec.name in ("features", "features_images"):
+                row_params["memory"] = memory
+            estimator, used = spec.build(
+                preset=preset,
+                task=task_name,
+                device=device,
+                random_state=random_state,
+                **row_params,
+            )
+            used.pop("memory", None)
+            if isinstance(preset, dict):
+                used["preset"] = preset_name
+            record["used"] = ", ".join(f"{k}={v}" for k, v in used.items())
+            cache_key = (spec.name, task_name) if spec.baseline else None
+            if cache_key in shared:
+                report = shared[cache_key]
+            else:
+                X = _row_input(data, spec.input)
+                with warnings.catch_warnings():
+                    # run_experiments already warned once about missing groups
+                    warnings.filterwarnings("ignore", message=".*not grouped by")
+                    report = cross_validate_report(
+                        estimator,
+                        X,
+                        targets[task_name],
+                        groups=groups,
+                        cv=cv,
+                        n_bootstrap=n_bootstrap,
+                        random_state=random_state,
+                        class_names=TASKS[task_name][1],
+                        n_jobs=n_jobs,
+                        verbose=verbose,
+                    )
+                if cache_key is not None:
+                    shared[cache_key] = report
+        except ExperimentUnavailable as exc:
+            record.update(status="unavailable", message=str(exc))
+            if not record["used"]:
+                record["used"] = ", ".join(
+                    f"{k}={v}" for k, v in row_params.items() if k != "memory"
+                )
+        except ImportError as exc:
+            # an optional dependency imported only when the model is built or
+            # fitted (torchvision, timm for transfer backbones)
+            name = getattr(exc, "name", None)
+            record.update(
+                status="unavailable",
+                message=(f"{name} is not installed: " if name else "") + str(exc),
+            )
+        except Exception as exc:  # a failing row must not stop the others
+            message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            record.update(status="failed", message=message)
+            if out is not None:
+                log = out / "errors" / f"{key.replace('/', '-')}-{task_name}.txt"
+                log.parent.mkdir(exist_ok=True)
+                log.write_text(traceback.format_exc())
+                record["message"] += f" (traceback: {log})"
+        record["wall_time"] = time.perf_counter() - row_start
+        if report is not None:
+            record["fit_time"] = float(np.mean(report.fit_time))
+            for metric in METRICS:
+                low, high = report.ci[metric]
+                record.update(
+                    {
+                        metric: report.metrics[metric],
+                        f"{metric}_ci_low": low,
+                        f"{metric}_ci_high": high,
+                    }
+                )
+            if out is not None and figures:
+                record["figures"] = ";".join(
+                    _draw(
+                        report,
+                        out,
+                        f"{spec.table}-{spec.name}-{task_name}",
+                        f"{spec.title} ({TASKS[task_name][0]}, {spec.table})",
+                    )
+                )
+            record["report"] = report.to_dict(samples=True)
+            say(
+                f"    accuracy {report.metrics['accuracy']:.3f} "
+                f"[{report.ci['accuracy'][0]:.3f}, {report.ci['accuracy'][1]:.3f}]"
+                f", {record['wall_time']:.1f} s"
+            )
+        else:
+            say(f"    {record['status']}: {record['message']}")
+        records.append(record)
+
+    reports = [r.pop("report", None) for r in records]
+    results = pd.DataFrame.from_records(records)
+    wall = time.perf_counter() - start
+    if out is not None:
+        cv_text = (
+            f"{cv}-fold "
+            + (
+                "StratifiedGroupKFold by patient"
+                if groups is not None
+                else "StratifiedKFold (no patient ids: not grouped)"
+            )
+            if isinstance(cv, int)
+            else repr(cv)
+        )
+        context = {
+            "data": f"{len(y5)} samples"
+            + (f" from {n_patients} patients" if n_patients else ""),
+            "cv": cv_text,
+            "preset": preset_name,
+            "device": device,
+            "wall_time": wall,
+            "bootstrap": (
+                f"{n_bootstrap} resamples"
+                + (" of patients" if groups is not None else "")
+            ),
+        }
+        _write_markdown(out / "results.md", results, context)
+        payload = {
+            "context": {
+                **context,
+                "settings": {
+                    k: list(v) if isinstance(v, tuple) else v
+                    for k, v in settings.items()
+                },
+            },
+            "rows": [
+                {**_json_record(rec), "report": rep}
+                for rec, rep in zip(results.to_dict(orient="records"), reports)
+            ],
+        }
+        (out / "results.json").write_text(json.dumps(payload, indent=1))
+    say(f"Done in {wall:.0f} s.")
+    return results

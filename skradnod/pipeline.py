@@ -1,0 +1,142 @@
+"""An imbalanced-learn pipeline whose samplers also drop rows from metadata.
+
+imbalanced-learn's :class:`~imblearn.pipeline.Pipeline` runs samplers (steps
+that drop training rows, such as
+:class:`~skradnod.feature_selection.SparseRowDropper` or
+:class:`~skradnod.cleaning.DuplicateRemover`) during ``fit``, but passes routed
+metadata on unchanged, so the patient ids a later step receives no longer match
+its rows. :class:`Pipeline` keeps them aligned: a step after a sampler gets
+``groups`` (and ``sample_weight``) of the rows the samplers kept. Everything
+else is imbalanced-learn's.
+"""
+
+import numpy as np
+from imblearn.pipeline import Pipeline as _ImblearnPipeline
+from imblearn.pipeline import make_pipeline as _imblearn_make_pipeline
+from sklearn.utils import Bunch, _safe_indexing
+
+__all__ = ["Pipeline", "make_pipeline"]
+
+SAMPLE_ALIGNED = ("groups", "sample_weight")
+"""Routed fit parameters with one entry per sample, dropped with the rows."""
+
+
+def kept_rows(steps):
+    """Rows of the input that the fitted samplers among ``steps`` kept.
+
+    Parameters
+    ----------
+    steps : list of (str, estimator)
+        Fitted pipeline steps.
+
+    Returns
+    -------
+    rows : ndarray of int or None
+        Indices into the pipeline's input, in order; None when no sampler
+        dropped anything.
+
+    Raises
+    ------
+    ValueError
+        If a sampler has no ``sample_indices_`` (it creates samples, so no
+        metadata can follow its rows).
+    """
+    rows = None
+    for name, step in steps:
+        if step is None or isinstance(step, str) or not hasattr(step, "fit_resample"):
+            continue
+        indices = getattr(step, "sample_indices_", None)
+        if indices is None:
+            raise ValueError(
+                f"Sampler step {name!r} ({type(step).__name__}) has no "
+                "sample_indices_: it creates samples, so routed metadata such as "
+                "groups cannot follow its rows."
+            )
+        indices = np.asarray(indices)
+        rows = indices if rows is None else rows[indices]
+    return rows
+
+
+class Pipeline(_ImblearnPipeline):
+    """imbalanced-learn's Pipeline, with routed metadata following the samplers.
+
+    Under scikit-learn's metadata routing a step after a sampler receives the
+    ``groups`` / ``sample_weight`` entries of the rows the samplers kept, so
+    that, e.g., RFECV's patient-grouped CV after
+    :class:`~skradnod.feature_selection.SparseRowDropper` splits the right
+    patients. Parameters, attributes and methods are those of
+    :class:`imblearn.pipeline.Pipeline`.
+
+    Examples
+    --------
+    >>> import numpy as np, sklearn
+    >>> from skradnod.feature_selection import SparseRowDropper
+    >>> from skradnod.model_selection import PatientStratifiedKFold
+    >>> from skradnod.pipeline import make_pipeline
+    >>> from sklearn.feature_selection import RFECV
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> X = np.random.RandomState(0).rand(24, 3)
+    >>> X[0] = np.nan  # one row the sampler drops
+    >>> y, groups = np.arange(24) % 2, np.arange(24) // 2
+    >>> pipe = make_pipeline(SparseRowDropper(),
+    ...                      RFECV(LogisticRegression(), cv=PatientStratifiedKFold(3)))
+    >>> with sklearn.config_context(enable_metadata_routing=True):
+    ...     pipe = pipe.fit(X, y, groups=groups)
+    >>> pipe[-1].n_features_in_
+    3
+    """
+
+    def _get_metadata_for_step(self, *, step_idx, step_params, all_params):
+        step_params = super()._get_metadata_for_step(
+            step_idx=step_idx, step_params=step_params, all_params=all_params
+        )
+        if not step_params or not any(step_params.values()):
+            return step_params
+        # The steps before step_idx are the ones fitted in this call.
+        rows = kept_rows(self.steps[:step_idx])
+        if rows is None:
+            return step_params
+        return Bunch(
+            **{
+                method: Bunch(
+                    **{
+                        key: (
+                            _safe_indexing(value, rows)
+                            if key in SAMPLE_ALIGNED and value is not None
+                            else value
+                        )
+                        for key, value in params.items()
+                    }
+                )
+                for method, params in step_params.items()
+            }
+        )
+
+
+def make_pipeline(*steps, memory=None, transform_input=None, verbose=False):
+    """Construct a :class:`Pipeline` from the given estimators (names generated).
+
+    Parameters
+    ----------
+    *steps : list of estimators
+        Transformers, samplers and a final estimator.
+    memory : str, joblib.Memory or None, default=None
+        Caching of the fitted transformers.
+    transform_input : list of str or None, default=None
+        Metadata to transform with the preceding steps (scikit-learn's meaning).
+    verbose : bool, default=False
+        Print the time of each step.
+
+    Returns
+    -------
+    pipeline : Pipeline
+    """
+    template = _imblearn_make_pipeline(
+        *steps, memory=memory, transform_input=transform_input, verbose=verbose
+    )
+    return Pipeline(
+        template.steps,
+        memory=memory,
+        transform_input=transform_input,
+        verbose=verbose,
+    )
