@@ -43,7 +43,9 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).parent / "results"
-CACHE = Path(os.environ.get("SKRADNOD_BENCH_CACHE", Path.home() / ".cache" / "skradnod"))
+CACHE = Path(
+    os.environ.get("SKRADNOD_BENCH_CACHE", Path.home() / ".cache" / "skradnod")
+)
 DEFAULT_ROWS = [
     "majority",
     "semantic_oracle",
@@ -116,33 +118,26 @@ def epochs_run(estimator):
     return None if history is None else len(history)
 
 
-def fit_fold(name, estimator, X, y, groups, train, test):
+def fit_fold(estimator, X, y, groups, train, test):
+    """Fit a clone on one training fold; out-of-fold probabilities for 1-5."""
+    import sklearn
     from sklearn.base import clone
     from sklearn.utils import _safe_indexing
+    from sklearn.utils.metadata_routing import get_routing_for_object
 
     model = clone(estimator)
-    fit_params = _groups_param(model, groups[train])
-    start = time.perf_counter()
-    model.fit(_safe_indexing(X, train), y[train], **fit_params)
-    fit_s = time.perf_counter() - start
-    proba = model.predict_proba(_safe_indexing(X, test))
-    classes = np.asarray(model.classes_)
+    # The training patients reach every inner split (early stopping, RFECV,
+    # inner searches) through scikit-learn's metadata routing.
+    with sklearn.config_context(enable_metadata_routing=True):
+        routed = get_routing_for_object(model).consumes("fit", ["groups"])
+        fit_params = {"groups": groups[train]} if routed else {}
+        start = time.perf_counter()
+        model.fit(_safe_indexing(X, train), y[train], **fit_params)
+        fit_s = time.perf_counter() - start
+        proba = model.predict_proba(_safe_indexing(X, test))
     full = np.zeros((len(test), 5))
-    full[:, np.searchsorted(np.arange(1, 6), classes)] = proba
+    full[:, np.searchsorted(np.arange(1, 6), model.classes_)] = proba
     return {"proba": full, "fit_s": fit_s, "epochs": epochs_run(model)}
-
-
-def _groups_param(model, groups):
-    """Route the training patients to the estimator's inner splits."""
-    from sklearn.pipeline import Pipeline
-
-    target = model.steps[-1] if isinstance(model, Pipeline) else (None, model)
-    fit = getattr(target[1], "fit", None)
-    import inspect
-
-    if fit is None or "groups" not in inspect.signature(fit).parameters:
-        return {}
-    return {"groups": groups} if target[0] is None else {f"{target[0]}__groups": groups}
 
 
 def scores(y, proba):
@@ -287,7 +282,7 @@ def main(argv=None):
         print(f"[{time.perf_counter() - start:6.0f} s] {name}: {len(splits)} fold(s)",
               file=sys.stderr, flush=True)
         folds = Parallel(n_jobs=min(args.n_jobs, len(splits)))(
-            delayed(fit_fold)(name, estimator, X, y, groups, tr, te)
+            delayed(fit_fold)(estimator, X, y, groups, tr, te)
             for tr, te in splits
         )
         proba = np.zeros((len(y), 5))

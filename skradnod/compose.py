@@ -121,7 +121,7 @@ class FusionClassifier(BaseNetClassifier):
         AdamW learning rate.
     max_epochs : int, default=60
         Maximum number of epochs.
-    batch_size : int, default=64
+    batch_size : int, default=32
         Mini-batch size.
     patience : int or None, default=10
         Early-stopping patience on the validation loss (best weights restored).
@@ -215,7 +215,7 @@ class FusionClassifier(BaseNetClassifier):
         module=FusionNet,
         lr=1e-3,
         max_epochs=60,
-        batch_size=64,
+        batch_size=32,
         patience=10,
         lr_patience=5,
         lr_factor=0.5,

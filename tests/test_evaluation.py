@@ -403,3 +403,45 @@ def test_parallel_folds_give_the_same_report():
     assert parallel.metrics == serial.metrics
     assert parallel.ci == serial.ci
     np.testing.assert_array_equal(parallel.fold, serial.fold)
+
+
+def test_binary_report_reads_the_5class_probabilities():
+    from skradnod.evaluation import binary_report, report_from_predictions
+
+    rng = np.random.RandomState(0)
+    y = rng.randint(1, 6, 60)
+    proba = rng.dirichlet(np.ones(5), 60)
+    groups = np.arange(60) // 3
+    fold = np.arange(60) % 3
+    five = report_from_predictions(
+        y, proba.argmax(1) + 1, proba, fold, classes=np.arange(1, 6),
+        groups=groups, n_bootstrap=50,
+    )
+    binary = binary_report(five)
+    p_malignant = proba[:, 3:].sum(1)
+    np.testing.assert_array_equal(binary.y_true, (y >= 4).astype(int))
+    np.testing.assert_array_equal(binary.y_pred, (p_malignant >= 0.5).astype(int))
+    np.testing.assert_allclose(binary.proba[:, 1], p_malignant)
+    assert binary.metrics["accuracy"] == pytest.approx(
+        accuracy_score(y >= 4, p_malignant >= 0.5)
+    )
+    assert binary.class_names == ["benign", "malignant"]
+    np.testing.assert_array_equal(binary.fold, fold)
+    assert binary.grouped and binary.n_bootstrap == 50
+
+
+def test_report_from_predictions_matches_cross_validate_report():
+    from skradnod.evaluation import report_from_predictions
+
+    X, y, _, _ = _known_predictions(90)
+    groups = np.arange(90) // 2
+    report = cross_validate_report(
+        LookupClassifier(), X, y, groups=groups, cv=3, n_bootstrap=30
+    )
+    again = report_from_predictions(
+        report.y_true, report.y_pred, report.proba, report.fold,
+        classes=report.classes, groups=groups, n_bootstrap=30,
+    )
+    assert again.metrics == pytest.approx(report.metrics, nan_ok=True)
+    assert again.ci == report.ci
+    np.testing.assert_array_equal(again.confusion_matrix, report.confusion_matrix)

@@ -144,3 +144,33 @@ def test_fusion_net_trains_a_step():
         optim.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0]
+
+
+def test_soft_ordinal_cross_entropy_known_values():
+    from skradnod.nn import SoftOrdinalCrossEntropy
+
+    logits = torch.randn(6, 5, generator=torch.Generator().manual_seed(0))
+    target = torch.tensor([0, 1, 2, 3, 4, 2])
+    # A very sharp fall-off is plain cross-entropy.
+    sharp = SoftOrdinalCrossEntropy(scale=50.0)(logits, target)
+    plain = torch.nn.functional.cross_entropy(logits, target)
+    assert torch.allclose(sharp, plain, atol=1e-5)
+    # scale=1: the target of class 2 is softmax(-(k - 2)^2) over k = 0..4.
+    soft = torch.softmax(-((torch.arange(5.0) - 2) ** 2), 0)
+    one = SoftOrdinalCrossEntropy(scale=1.0)(logits[:1], torch.tensor([2]))
+    assert torch.allclose(one, -(soft * torch.log_softmax(logits[:1], 1)).sum())
+    # Class weights weigh each sample by its true class, like CrossEntropyLoss.
+    weight = torch.tensor([0.1, 0.2, 0.3, 0.2, 0.2])
+    weighted = SoftOrdinalCrossEntropy(weight=weight, scale=50.0)(logits, target)
+    expected = torch.nn.functional.cross_entropy(logits, target, weight=weight)
+    assert torch.allclose(weighted, expected, atol=1e-5)
+
+
+def test_soft_ordinal_cross_entropy_penalises_far_errors_more():
+    from skradnod.nn import SoftOrdinalCrossEntropy
+
+    loss = SoftOrdinalCrossEntropy()
+    logits = torch.tensor([[0.0, 0.0, 0.0, 6.0, 0.0]])  # confident class 3
+    losses = [loss(logits, torch.tensor([k])).item() for k in range(5)]
+    assert losses[3] < losses[4] < losses[1] < losses[0]
+    assert losses[2] < losses[1]

@@ -10,14 +10,20 @@ from ._plots import (
     plot_latent_tsne,
 )
 from ._report import Report
-from ._validation import cross_validate_report
+from ._validation import (
+    binary_report,
+    cross_validate_report,
+    report_from_predictions,
+)
 
 __all__ = [
     "METRICS",
     "Report",
     "bootstrap_indices",
     "calibration_curve_top_label",
+    "binary_report",
     "cross_validate_report",
+    "report_from_predictions",
     "expected_calibration_error",
     "plot_calibration",
     "plot_confidence",

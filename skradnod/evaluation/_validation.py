@@ -19,7 +19,7 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import _num_samples, column_or_1d
 
 from ._bootstrap import _bootstrap_ci
-from ._metrics import _sk_metrics
+from ._metrics import _sk_metrics, to_binary
 from ._report import Report
 
 
@@ -244,29 +244,102 @@ def cross_validate_report(
     fold = np.empty(n_samples, dtype=int)
     has_proba = all(r[2] is not None for r in results)
     proba = np.zeros((n_samples, len(classes))) if has_proba else None
-    fold_rows = []
+    predict_times = []
     for k, (test, pred, fold_proba, predict_time) in enumerate(results):
-        fit_time = fit_times[k]
         y_pred[test] = pred
         fold[test] = k
+        predict_times.append(predict_time)
         if has_proba:
             proba[test] = fold_proba
+    return report_from_predictions(
+        y, y_pred, proba, fold, classes=classes, class_names=class_names,
+        groups=groups, fit_time=fit_times, predict_time=predict_times,
+        n_bootstrap=n_bootstrap, random_state=random_state, n_bins=n_bins,
+        cv=repr(splitter), estimator=name,
+    )
+
+
+def report_from_predictions(
+    y,
+    y_pred,
+    proba,
+    fold,
+    *,
+    classes,
+    class_names=None,
+    groups=None,
+    fit_time=None,
+    predict_time=None,
+    n_bootstrap=1000,
+    random_state=0,
+    n_bins=10,
+    cv="",
+    estimator="",
+):
+    """Build a :class:`Report` from out-of-fold predictions already made.
+
+    :func:`cross_validate_report` fits the folds and calls this; call it
+    directly to report predictions derived from another report, e.g. the
+    binary task read off a 5-class model's probabilities.
+
+    Parameters
+    ----------
+    y, y_pred : ndarray of shape (n_samples,)
+        True and out-of-fold predicted labels.
+    proba : ndarray of shape (n_samples, n_classes) or None
+        Out-of-fold probabilities, columns ordered as ``classes``.
+    fold : ndarray of shape (n_samples,)
+        The fold (0, 1, ...) in which each sample was predicted.
+    classes : ndarray of shape (n_classes,)
+        The sorted labels.
+    class_names : list of str, default=None
+        Display names of ``classes`` (default: the labels as text).
+    groups : ndarray of shape (n_samples,), default=None
+        Patient ids; the bootstrap then resamples patients.
+    fit_time, predict_time : array-like of shape (n_splits,), default=None
+        Seconds per fold (NaN when not given).
+    n_bootstrap, random_state, n_bins :
+        As in :func:`cross_validate_report`.
+    cv, estimator : str, default=""
+        Descriptions of the splitter and the estimator.
+
+    Returns
+    -------
+    report : Report
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skradnod.evaluation import report_from_predictions
+    >>> y = np.array([0, 0, 1, 1])
+    >>> proba = np.array([[.9, .1], [.4, .6], [.2, .8], [.3, .7]])
+    >>> fold = np.array([0, 1, 0, 1])
+    >>> report = report_from_predictions(y, proba.argmax(1), proba, fold,
+    ...                                  classes=np.array([0, 1]), n_bootstrap=0)
+    >>> float(report.metrics["accuracy"])
+    0.75
+    """
+    classes = np.asarray(classes)
+    if class_names is None:
+        class_names = [str(c) for c in classes]
+    n_splits = int(fold.max()) + 1
+    fit_time = np.full(n_splits, np.nan) if fit_time is None else fit_time
+    predict_time = np.full(n_splits, np.nan) if predict_time is None else predict_time
+    fold_rows = []
+    for k in range(n_splits):
+        test = np.flatnonzero(fold == k)
         row = _sk_metrics(
-            y[test], pred, fold_proba if has_proba else None, classes, n_bins
+            y[test], y_pred[test], None if proba is None else proba[test],
+            classes, n_bins,
         )
         row.update(
-            fold=k, n_test=len(test), fit_time=fit_time, predict_time=predict_time
+            fold=k, n_test=len(test), fit_time=float(fit_time[k]),
+            predict_time=float(predict_time[k]),
         )
         fold_rows.append(row)
     fold_metrics = pd.DataFrame(fold_rows).set_index("fold")
-
     metrics = _sk_metrics(y, y_pred, proba, classes, n_bins)
-    if has_proba:
-        confidence = proba.max(axis=1)
-    else:
-        confidence = np.full(n_samples, np.nan)
-    correct = y_pred == y
-
+    confidence = proba.max(axis=1) if proba is not None else np.full(len(y), np.nan)
     ci = _bootstrap_ci(
         y, y_pred, proba, classes, groups, n_bootstrap, random_state, n_bins
     )
@@ -277,7 +350,7 @@ def cross_validate_report(
         y_pred=y_pred,
         proba=proba,
         confidence=confidence,
-        correct=correct,
+        correct=y_pred == y,
         fold=fold,
         groups=groups,
         metrics=metrics,
@@ -288,7 +361,75 @@ def cross_validate_report(
         predict_time=fold_metrics["predict_time"].to_numpy(),
         n_bootstrap=int(n_bootstrap),
         grouped=groups is not None,
-        cv=repr(splitter),
-        estimator=name,
+        cv=cv,
+        estimator=estimator,
         n_bins=n_bins,
+    )
+
+
+def binary_report(report, *, n_bootstrap=None, random_state=0):
+    """The benign/malignant report read off a 5-class report's probabilities.
+
+    A 5-class model already estimates P(rating = k); the binary task of the
+    method (1-3 benign, 4-5 malignant, :func:`to_binary`) follows as
+    P(malignant) = P(4) + P(5), predicted malignant when it is at least 0.5.
+    This reuses the 5-class model's out-of-fold predictions instead of training
+    a second model (half the cost of both tasks); the folds, patients and fit
+    times are the 5-class report's.
+
+    Parameters
+    ----------
+    report : Report
+        A report of a 5-class model with probabilities, classes within 1-5.
+    n_bootstrap : int, default=None
+        Bootstrap resamples of the intervals (default: the 5-class report's).
+    random_state : int, default=0
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    report : Report
+        Classes 0 (benign) and 1 (malignant).
+
+    Raises
+    ------
+    ValueError
+        If ``report`` has no probabilities, or classes outside 1-5.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skradnod.evaluation import binary_report, report_from_predictions
+    >>> y = np.array([1, 3, 4, 5])
+    >>> proba = np.eye(5)[[0, 3, 3, 4]]  # the second sample is called 4
+    >>> five = report_from_predictions(y, proba.argmax(1) + 1, proba,
+    ...                                np.array([0, 0, 1, 1]),
+    ...                                classes=np.arange(1, 6), n_bootstrap=0)
+    >>> binary_report(five).y_pred.tolist()
+    [0, 1, 1, 1]
+    """
+    classes = np.asarray(report.classes)
+    if report.proba is None:
+        raise ValueError(
+            f"binary_report needs probabilities; the report of {report.estimator} "
+            "has none."
+        )
+    malignant_columns = to_binary(classes) == 1
+    p_malignant = report.proba[:, malignant_columns].sum(axis=1)
+    proba = np.column_stack([1 - p_malignant, p_malignant])
+    return report_from_predictions(
+        to_binary(report.y_true),
+        (p_malignant >= 0.5).astype(np.int64),
+        proba,
+        report.fold,
+        classes=np.array([0, 1]),
+        class_names=["benign", "malignant"],
+        groups=report.groups,
+        fit_time=report.fit_time,
+        predict_time=report.predict_time,
+        n_bootstrap=report.n_bootstrap if n_bootstrap is None else n_bootstrap,
+        random_state=random_state,
+        n_bins=report.n_bins,
+        cv=report.cv,
+        estimator=f"{report.estimator} (binary from its 5-class probabilities)",
     )

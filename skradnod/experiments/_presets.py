@@ -49,14 +49,33 @@ PRESETS = {
         "latent_dim": 32,
         "n_bootstrap": 1000,
     },
+    "cpu": {
+        "rfecv_cv": 3,
+        "rfecv_trees": 100,
+        "cnn_width": 16,
+        "nodule_size": 64,
+        "full_size": 128,
+        "max_epochs": 60,
+        "batch_size": 32,
+        "full_batch_size": 16,
+        "n_estimators": 300,
+        "selector_preset": "fast",
+        "rfecv_step": 0.1,
+        "radiomics_image_types": ("Original", "Wavelet"),
+        "inner_cv": 3,
+        "latent_dim": 64,
+        "n_bootstrap": 1000,
+    },
     "full": {
         "rfecv_cv": 3,
         "rfecv_trees": 100,
-        "cnn_width": 32,
+        # Width 16 and batches of 32 (the method: 64) since the learning
+        # benchmark (benchmarks/bench_learning.py, docs: "Training recipe").
+        "cnn_width": 16,
         "nodule_size": 64,
         "full_size": 512,
         "max_epochs": 60,
-        "batch_size": 64,
+        "batch_size": 32,
         "full_batch_size": 16,
         "n_estimators": 300,
         "selector_preset": "thesis",
@@ -68,7 +87,11 @@ PRESETS = {
     },
 }
 """Sizes of the rows: ``quick`` (seconds per row, for tests), ``demo`` (the
-``skradnod demo`` default, minutes on a laptop CPU), ``full`` (the method's
+``skradnod demo`` default, minutes on a laptop CPU), ``cpu`` (the recommended
+models at a size a 2-core CPU cross-validates on 2,000 readings in about an
+hour: full's nets on 64x64 crops and 128x128 slices, Original + Wavelet
+features, RFECV removing 10 % per round; what ``benchmarks/bench_learning.py``
+measures), ``full`` (the method's
 settings: 64x64 crops, 512x512 slices, 60 epochs with early stopping, RFECV
 removing one feature per round on Original + Wavelet features; for a GPU)."""
 

@@ -124,7 +124,7 @@ def run_experiments(
     out_dir : str or path, default=None
         Where ``results.md``, ``results.json``, ``figures/`` and ``errors/``
         (tracebacks of failed rows) go. None writes nothing.
-    preset : {"quick", "demo", "full"} or dict, default="demo"
+    preset : {"quick", "demo", "cpu", "full"} or dict, default="demo"
         Size of the rows (:data:`PRESETS`); a dict overrides entries of
         ``"demo"``.
     params : dict, default=None

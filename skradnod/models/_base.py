@@ -43,6 +43,7 @@ from skorch.callbacks import (
 )
 from skorch.utils import get_map_location, is_dataset, to_device, to_tensor
 
+from ..callbacks import BatchNormRecalibration
 from ..model_selection import ValidationSplit
 from ..utils import LazyImageBatch, check_image_batch
 
@@ -468,6 +469,8 @@ class BaseNetClassifier(NeuralNetClassifier):
         monitor = self._monitor
         callbacks = [
             ("epoch_timer", EpochTimer()),
+            # Before any scoring reads the validation loss (see its docstring).
+            ("bn_recalibration", BatchNormRecalibration()),
             ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
         ]
         if monitor == "valid_loss":

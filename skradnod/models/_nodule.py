@@ -25,8 +25,11 @@ class NoduleCNNClassifier(BaseNetClassifier):
         AdamW learning rate.
     max_epochs : int, default=60
         Maximum number of epochs.
-    batch_size : int, default=64
-        Mini-batch size (the method's 64 for crops).
+    batch_size : int, default=32
+        Mini-batch size. The method used 64; 32 gives twice the optimiser
+        steps per epoch, so early stopping no longer fires on the noisy
+        validation loss of the first epochs (``benchmarks/bench_learning.py``;
+        see the user guide's "Training recipe").
     patience : int or None, default=10
         Early-stopping patience on the validation loss (best weights restored);
         None trains for ``max_epochs``.
@@ -94,7 +97,7 @@ class NoduleCNNClassifier(BaseNetClassifier):
         *,
         lr=1e-3,
         max_epochs=60,
-        batch_size=64,
+        batch_size=32,
         patience=10,
         lr_patience=5,
         lr_factor=0.5,

@@ -2,6 +2,7 @@
 
 from ._autoencoder import ConvAutoencoder
 from ._blocks import ConvBNReLU, InceptionBlock, ResidualBlock, SEBlock
+from ._losses import SoftOrdinalCrossEntropy
 from ._multitask import MultiTaskNet
 from ._nodule import FeatureBranch, FusionNet, ImageBranch, NoduleCNN
 from ._transfer import TransferNet
@@ -17,5 +18,6 @@ __all__ = [
     "NoduleCNN",
     "ResidualBlock",
     "SEBlock",
+    "SoftOrdinalCrossEntropy",
     "TransferNet",
 ]

@@ -40,8 +40,9 @@ class NoduleCNN(nn.Module):
         Number of output logits.
     in_channels : int, default=1
         Input channels (CT: 1).
-    width : int, default=32
-        Channels of the first stage.
+    width : int, default=16
+        Channels of the first stage (16 since the learning benchmark,
+        ``benchmarks/bench_learning.py``; about a third of the CPU time of 32).
     dropout : float, default=0.3
         Dropout before the head.
 
@@ -53,7 +54,7 @@ class NoduleCNN(nn.Module):
     torch.Size([2, 5])
     """
 
-    def __init__(self, n_classes=5, in_channels=1, width=32, dropout=0.3):
+    def __init__(self, n_classes=5, in_channels=1, width=16, dropout=0.3):
         super().__init__()
         self.in_channels = in_channels
         stages = []
