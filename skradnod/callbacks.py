@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-__all__ = ["BatchNormRecalibration", "DynamicLossWeighting"]
+__all__ = ["BatchNormRecalibration", "DynamicLossWeighting", "recalibrate_batchnorm"]
 
 
 def recalibrate_batchnorm(net, dataset):

@@ -74,6 +74,13 @@ INSTANCES = {
         module__hidden=16, max_epochs=30, lr=1e-2, batch_size=16, patience=None,
         lr_patience=None, random_state=0, n_jobs=1,
     ),
+    # Two-fold cross-fitting of a small forest: the same API as any transformer.
+    "OutOfFoldProba": lambda: _make(
+        "skradnod.stacking", "OutOfFoldProba",
+        estimator=_make("sklearn.ensemble", "RandomForestClassifier",
+                        n_estimators=10, random_state=0),
+        cv=2, random_state=0,
+    ),
     # --- end nn models / compose ---
     # --- full-slice models / localization ---
     # The smallest fast configurations: resnet50 (cheapest per image of the

@@ -18,6 +18,7 @@ _MODULES = (
     "skradnod.localization",
     "skradnod.models",
     "skradnod.compose",
+    "skradnod.stacking",
 )
 
 
