@@ -55,8 +55,11 @@ def recalibrate_batchnorm(net, dataset):
     module.train()
     try:
         with torch.no_grad():
-            for X, _ in net.get_iterator(dataset, training=False):
-                net.infer(X)
+            for X, y in net.get_iterator(dataset, training=False):
+                # BatchNorm cannot use a batch of one sample (the loaders
+                # of training drop such a trailing batch too).
+                if len(y) > 1:
+                    net.infer(X)
     finally:
         for layer, momentum in zip(layers, momenta):
             layer.momentum = momentum

@@ -87,3 +87,12 @@ def test_can_be_turned_off():
         callbacks__bn_recalibration=None,
     ).fit(X, y)
     assert dict(clf.callbacks_).get("bn_recalibration") is None
+
+
+def test_a_trailing_batch_of_one_is_skipped():
+    X, y = _data(n=33)  # batches of 32 and 1
+    clf = NoduleCNNClassifier(
+        module__width=4, max_epochs=1, random_state=0, n_jobs=1, valid_size=None
+    ).fit(X, y)
+    bn, mean, _ = _first_bn_input_stats(clf, X[:32])
+    np.testing.assert_allclose(bn.running_mean, mean, atol=1e-5)
