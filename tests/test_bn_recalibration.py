@@ -90,7 +90,8 @@ def test_can_be_turned_off():
 
 
 def test_a_trailing_batch_of_one_is_skipped():
-    X, y = _data(n=33)  # batches of 32 and 1
+    X, y = _data(n=34)
+    X, y = X[:33], y[:33]  # batches of 32 and 1
     clf = NoduleCNNClassifier(
         module__width=4, max_epochs=1, random_state=0, n_jobs=1, valid_size=None
     ).fit(X, y)
