@@ -136,8 +136,11 @@ def _features(settings, *, task, device, random_state, memory=None, **params):
         # SVC(probability=True) is deprecated in scikit-learn 1.9 in favour of this
         CalibratedClassifierCV(
             SVC(class_weight="balanced", random_state=random_state),
-            ensemble=False,
-            # its default 5 stratified folds, grouped by patient
+            # ensemble=True: with ensemble=False, scikit-learn (1.9) calls
+            # cross_val_predict without routing groups to the CV, so the
+            # calibration folds would mix patients. Its default 5 stratified
+            # folds, grouped by patient.
+            ensemble=True,
             cv=PatientStratifiedKFold(5, name="the SVM's calibration CV"),
         ),
         RandomForestClassifier(

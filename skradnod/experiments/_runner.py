@@ -204,8 +204,9 @@ def run_experiments(
     if groups is None:
         warnings.warn(
             "The data has no patient ids (manifest column patient_id), so folds "
-            "are not grouped by patient; scores are optimistic when a patient "
-            "has several samples.",
+            "are not grouped by patient, nor are the rows' inner splits "
+            "(early stopping, RFECV, model search); scores are optimistic when a "
+            "patient has several samples.",
             UserWarning,
             stacklevel=2,
         )
@@ -268,8 +269,9 @@ def run_experiments(
             else:
                 X = _row_input(data, spec.input)
                 with warnings.catch_warnings():
-                    # run_experiments already warned once about missing groups
-                    warnings.filterwarnings("ignore", message=".*not grouped by")
+                    if groups is None:
+                        # run_experiments already warned once about missing groups
+                        warnings.filterwarnings("ignore", message=".*not grouped by")
                     report = cross_validate_report(
                         estimator,
                         X,
