@@ -234,3 +234,26 @@ def test_ungrouped_data_warns_once_and_bad_arguments_are_named():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA GPU"):
             run_experiments(data, rows="majority", device="cuda", verbose=False)
+
+
+def test_binary_read_off_the_5class_models():
+    data = _rated_data()
+    results = run_experiments(
+        data,
+        rows=["nodule/majority", "nodule/semantic_oracle"],
+        task="both",
+        cv=5,
+        n_bootstrap=50,
+        verbose=False,
+        binary_from_5class=True,
+    )
+    by = results.set_index(["key", "task"])
+    # The majority model predicts class 3: benign, right for the 70 % of 1-3.
+    assert by.loc[("nodule/majority", "binary"), "accuracy"] == pytest.approx(0.7)
+    # The oracle reads malignancy off spiculation: its collapsed 5-class
+    # probabilities are as right for benign vs malignant as for the classes.
+    assert by.loc[("nodule/semantic_oracle", "binary"), "accuracy"] >= 0.95
+    assert "P(4) + P(5)" in by.loc[("nodule/semantic_oracle", "binary"), "used"]
+    assert by.loc[("nodule/semantic_oracle", "binary"), "fit_time"] == pytest.approx(
+        by.loc[("nodule/semantic_oracle", "5class"), "fit_time"]
+    )

@@ -13,7 +13,7 @@ from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
 from ..datasets._lidc import RATINGS
-from ..evaluation import METRICS, cross_validate_report, to_binary
+from ..evaluation import METRICS, binary_report, cross_validate_report, to_binary
 from ._presets import TASKS, _preset
 from ._registry import EXPERIMENTS, resolve_rows
 from ._report import _draw, _json_record, _write_markdown
@@ -104,6 +104,7 @@ def run_experiments(
     n_jobs=None,
     figures=True,
     verbose=True,
+    binary_from_5class=False,
 ):
     """Run experiment rows with patient-grouped CV and write the report.
 
@@ -143,6 +144,11 @@ def run_experiments(
         (when ``out_dir`` is given).
     verbose : bool, default=True
         Print progress per row and fold.
+    binary_from_5class : bool, default=False
+        With ``task="both"``, read the binary task off each row's 5-class
+        model (P(malignant) = P(4) + P(5), :func:`~skradnod.evaluation.
+        binary_report`) instead of training a second model: half the cost, the
+        same folds and patients. The report's "used" column says so.
 
     Returns
     -------
@@ -218,6 +224,7 @@ def run_experiments(
     )
 
     shared = {}
+    five_class = {}
     records = []
     jobs = [(key, t) for key in keys for t in tasks]
     for i, (key, task_name) in enumerate(jobs, 1):
@@ -264,7 +271,13 @@ def run_experiments(
                 used["preset"] = preset_name
             record["used"] = ", ".join(f"{k}={v}" for k, v in used.items())
             cache_key = (spec.name, task_name) if spec.baseline else None
-            if cache_key in shared:
+            if task_name == "binary" and key in five_class:
+                # Read off the 5-class model's out-of-fold probabilities: no refit.
+                report = binary_report(
+                    five_class[key], n_bootstrap=n_bootstrap, random_state=random_state
+                )
+                record["used"] += ", binary = P(4) + P(5) of the 5-class model"
+            elif cache_key in shared:
                 report = shared[cache_key]
             else:
                 X = _row_input(data, spec.input)
@@ -286,6 +299,10 @@ def run_experiments(
                     )
                 if cache_key is not None:
                     shared[cache_key] = report
+                if binary_from_5class and task_name == "5class" and (
+                    report.proba is not None
+                ):
+                    five_class[key] = report
         except ExperimentUnavailable as exc:
             record.update(status="unavailable", message=str(exc))
             if not record["used"]:
