@@ -239,7 +239,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--preset", default="demo")
+    parser.add_argument("--preset", default="cpu")
     parser.add_argument("--rows", nargs="*", default=DEFAULT_ROWS)
     parser.add_argument("--variants", nargs="*", default=[])
     parser.add_argument("--device", default="cpu")

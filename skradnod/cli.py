@@ -27,6 +27,7 @@ DEMO_SIZES = {
         "rows": ["majority", "semantic_oracle", "nodule/basic_cnn", "nodule/features"],
         "cv": 3,
         "task": "both",
+        "binary_from_5class": True,
     },
     "demo": {
         "n_samples": 200,
@@ -34,6 +35,7 @@ DEMO_SIZES = {
         "rows": None,
         "cv": 3,
         "task": "both",
+        "binary_from_5class": True,
     },
     "full": {
         "n_samples": None,
@@ -41,6 +43,8 @@ DEMO_SIZES = {
         "rows": None,
         "cv": 5,
         "task": "both",
+        # The method trains a separate binary model.
+        "binary_from_5class": False,
     },
 }
 
@@ -312,6 +316,7 @@ def _demo(args, stream):
         random_state=args.seed,
         n_jobs=args.n_jobs,
         verbose=not args.quiet,
+        binary_from_5class=config["binary_from_5class"],
     )
     _print_results(results, out, time.perf_counter() - start, stream)
     return 0
