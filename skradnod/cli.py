@@ -30,7 +30,7 @@ DEMO_SIZES = {
         "binary_from_5class": True,
     },
     "demo": {
-        "n_samples": 200,
+        "n_samples": 1500,
         "preset": "demo",
         "rows": None,
         "cv": 3,

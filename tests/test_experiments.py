@@ -88,9 +88,9 @@ def test_rows_scale_with_the_preset():
     assert used == {
         "preset": "full",
         "image_size": 64,
-        "cnn_width": 32,
+        "cnn_width": 16,
         "max_epochs": 60,
-        "batch_size": 64,
+        "batch_size": 32,
     }
     search = get_experiment("nodule/features").build(preset="quick")[0][-1]
     assert len(search.param_grid["clf"]) == 3  # SVM, forest, NN
