@@ -299,10 +299,10 @@ def run_experiments(
                     )
                 if cache_key is not None:
                     shared[cache_key] = report
-                if binary_from_5class and task_name == "5class" and (
-                    report.proba is not None
-                ):
-                    five_class[key] = report
+            if binary_from_5class and task_name == "5class" and (
+                report.proba is not None
+            ):
+                five_class[key] = report
         except ExperimentUnavailable as exc:
             record.update(status="unavailable", message=str(exc))
             if not record["used"]:
