@@ -101,6 +101,17 @@ def _add_run_options(parser, *, out_default):
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
 
+def _add_level_option(parser):
+    parser.add_argument(
+        "--level",
+        choices=["annotation", "nodule"],
+        default="annotation",
+        help="annotation: one pair per radiologist reading (6,859); nodule: one "
+        "pair per nodule with the readers' median malignancy (2,653), the form "
+        "of the method's data set (default: annotation)",
+    )
+
+
 def _rows_list(text):
     return [r.strip() for r in text.split(",") if r.strip()]
 
@@ -143,6 +154,7 @@ def build_parser():
         help="all readings and every row at the method's size (hours on a CPU)",
     )
     demo.set_defaults(size="demo")
+    _add_level_option(demo)
     _add_run_options(demo, out_default="skradnod-demo")
 
     reproduce = sub.add_parser(
@@ -196,7 +208,16 @@ def build_parser():
         "--n-samples",
         type=int,
         default=None,
-        help="number of readings, stratified by malignancy (default: all 6,859)",
+        help="number of pairs (readings or nodules), stratified by malignancy "
+        "(default: all)",
+    )
+    _add_level_option(cohort)
+    cohort.add_argument(
+        "--min-readers",
+        type=int,
+        default=1,
+        help="with --level nodule: keep nodules marked by at least this many "
+        "radiologists, 1-4 (default 1)",
     )
     cohort.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
     cohort.add_argument(
@@ -254,11 +275,12 @@ def _print_results(results, out, wall, stream):
     )
 
 
-def _describe_size(size, config, settings):
-    n = config["n_samples"] or 6859
+def _describe_size(size, config, settings, level="annotation"):
+    unit, total = ("readings", 6859) if level == "annotation" else ("nodules", 2653)
+    n = config["n_samples"] or total
     rows = ", ".join(config["rows"]) if config["rows"] else "all rows"
     return (
-        f"skradnod demo ({size}): {n} readings of the built-in LIDC cohort, "
+        f"skradnod demo ({size}): {n} {unit} of the built-in LIDC cohort, "
         f"{config['cv']}-fold patient-grouped CV, tasks 5-class and binary; "
         f"{rows}; nodule crops {settings['nodule_size']} px, full slices "
         f"{settings['full_size']} px, CNN width {settings['cnn_width']}, at most "
@@ -283,7 +305,7 @@ def _demo(args, stream):
     _set_threads(threads)
     config = DEMO_SIZES[args.size]
     settings = PRESETS[config["preset"]]
-    print(_describe_size(args.size, config, settings), file=stream)
+    print(_describe_size(args.size, config, settings, args.level), file=stream)
     if args.size != "full":
         print(
             "The method's full size: skradnod demo --full (all 6,859 readings, "
@@ -296,6 +318,7 @@ def _demo(args, stream):
     # All 6,859 full slices take 3.6 GB in memory; at full size read them lazily.
     data = make_lidc_cohort(
         n_samples=config["n_samples"],
+        level=args.level,
         random_state=args.seed,
         lazy=args.size == "full",
     )
@@ -385,6 +408,8 @@ def _make_cohort(args, stream):
         data = make_lidc_cohort(
             out_dir=args.out,
             n_samples=args.n_samples,
+            level=args.level,
+            min_readers=args.min_readers,
             random_state=args.random_state,
             n_jobs=args.n_jobs,
         )
