@@ -223,6 +223,18 @@ def build_parser():
     cohort.add_argument(
         "--n-jobs", type=int, default=None, help="rendering processes (default 1)"
     )
+    manifest = sub.add_parser(
+        "make-manifest",
+        help="write the manifest.csv inferred from a folder layout",
+        description="Infer the manifest of a folder of NRRD pairs without one "
+        "(<label>/<name>_full.nrrd + _nodule.nrrd, full/<label>/<name>.nrrd + "
+        "nodule/<label>/<name>.nrrd, or either with labels.csv) and write it as "
+        "DIR/manifest.csv, for you to check.",
+    )
+    manifest.add_argument("dir", metavar="DIR", help="the data set folder")
+    manifest.add_argument(
+        "--force", action="store_true", help="overwrite an existing manifest.csv"
+    )
     return parser
 
 
@@ -358,6 +370,9 @@ def _reproduce(args, stream):
         data = load_nodule_dataset(args.data, lazy=args.lazy)
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from None
+    if data.get("layout", "manifest.csv") != "manifest.csv":
+        print(f"No manifest.csv in {args.data}: read the folder layout "
+              f"{data.layout} (skradnod make-manifest writes it out).", file=stream)
     if data.groups is None:
         print(
             f"skradnod: warning: {args.data} has no patient_id column; folds are "
@@ -425,7 +440,33 @@ def _make_cohort(args, stream):
     return 0
 
 
-COMMANDS = {"demo": _demo, "reproduce": _reproduce, "make-cohort": _make_cohort}
+def _make_manifest(args, stream):
+    import os
+
+    from .io import MANIFEST_NAME, infer_manifest
+
+    target = Path(args.dir) / MANIFEST_NAME
+    if target.exists() and not args.force:
+        raise UserError(f"{target} exists; pass --force to overwrite it.")
+    try:
+        manifest = infer_manifest(args.dir)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    tmp = target.with_name(MANIFEST_NAME + ".tmp")
+    manifest.to_csv(tmp, index=False)
+    os.replace(tmp, target)
+    counts = manifest["malignancy"].value_counts().sort_index()
+    print(
+        f"Layout {manifest.attrs['layout']}: {len(manifest)} pairs (malignancy "
+        + ", ".join(f"{k}: {v}" for k, v in counts.items())
+        + f"). Wrote {target}.",
+        file=stream,
+    )
+    return 0
+
+
+COMMANDS = {"demo": _demo, "reproduce": _reproduce, "make-cohort": _make_cohort,
+            "make-manifest": _make_manifest}
 
 
 def main(argv=None):

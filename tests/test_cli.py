@@ -113,7 +113,7 @@ def test_reproduce_without_patient_ids_warns_and_runs(cohort_dir, tmp_path, caps
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["reproduce", "{tmp}"], "No manifest found"),
+        (["reproduce", "{tmp}"], "no known layout"),
         (["reproduce", "{cohort}", "--rows", "resnet"], "Unknown experiment row"),
         (
             ["reproduce", "{cohort}", "--radimagenet-weights", "{tmp}/w.pt"],
