@@ -1,9 +1,13 @@
-"""The ``skradnod`` command: ``demo``, ``reproduce`` and ``make-cohort``.
+"""The ``skradnod`` command: ``demo``, ``reproduce``, ``make-cohort``,
+``make-manifest`` and ``make-pairs``.
 
 ``skradnod demo`` runs the method's experiments on the built-in LIDC cohort,
 sized for a laptop CPU; ``skradnod reproduce DATA`` runs them on a folder of
-NRRD pairs with a ``manifest.csv``; ``skradnod make-cohort OUT`` writes the
-built-in cohort as such a folder. Errors a user can cause (a missing manifest,
+NRRD pairs (with a ``manifest.csv`` or in a known folder layout); ``skradnod
+make-cohort OUT`` writes the built-in cohort as such a folder; ``skradnod
+make-manifest DIR`` writes the manifest inferred from a folder layout;
+``skradnod make-pairs --lidc DICOM_ROOT OUT`` turns a LIDC-IDRI DICOM download
+into pairs. Errors a user can cause (a missing manifest,
 an unknown row, ``--device cuda`` without a GPU) print one line and exit with
 status 2.
 """
@@ -235,6 +239,35 @@ def build_parser():
     manifest.add_argument(
         "--force", action="store_true", help="overwrite an existing manifest.csv"
     )
+
+    pairs = sub.add_parser(
+        "make-pairs",
+        help="turn a LIDC-IDRI DICOM download into NRRD pairs + manifest.csv",
+        description="Read a LIDC-IDRI DICOM download through pylidc and write, "
+        "per reading or per nodule, the 512x512 slice where the nodule is "
+        "largest (HU) and a crop around it as NRRD, with manifest.csv and "
+        "skipped.csv. Rerun to resume.",
+    )
+    pairs.add_argument(
+        "--lidc", required=True, metavar="DICOM_ROOT",
+        help="the folder holding the LIDC-IDRI-dddd patient folders",
+    )
+    pairs.add_argument("out", metavar="OUT", help="folder to write")
+    _add_level_option(pairs)
+    pairs.add_argument(
+        "--min-readers", type=int, default=1,
+        help="with --level nodule: keep nodules marked by at least this many "
+        "radiologists, 1-4 (default 1)",
+    )
+    pairs.add_argument(
+        "--patients", type=_rows_list, default=None, metavar="ID[,ID...]",
+        help="convert only these patients, e.g. LIDC-IDRI-0001 (default: all "
+        "found)",
+    )
+    pairs.add_argument(
+        "--margin", type=int, default=16,
+        help="pixels between the nodule and the crop's edge (default 16)",
+    )
     return parser
 
 
@@ -465,8 +498,30 @@ def _make_manifest(args, stream):
     return 0
 
 
+def _make_pairs(args, stream):
+    from .datasets import lidc_dicom_to_pairs
+
+    start = time.perf_counter()
+    try:
+        data = lidc_dicom_to_pairs(
+            args.lidc, args.out, level=args.level, min_readers=args.min_readers,
+            patients=args.patients, margin=args.margin,
+        )
+    except (FileNotFoundError, ValueError, ImportError) as exc:
+        raise UserError(str(exc)) from None
+    skipped = Path(args.out) / "skipped.csv"
+    n_skipped = sum(1 for _ in skipped.open()) - 1
+    print(
+        f"Wrote {len(data.target)} NRRD pairs from {len(set(data.groups))} "
+        f"patients to {args.out} in {time.perf_counter() - start:.0f} s; "
+        f"{n_skipped} scan(s) skipped, listed in {skipped}.",
+        file=stream,
+    )
+    return 0
+
+
 COMMANDS = {"demo": _demo, "reproduce": _reproduce, "make-cohort": _make_cohort,
-            "make-manifest": _make_manifest}
+            "make-manifest": _make_manifest, "make-pairs": _make_pairs}
 
 
 def main(argv=None):

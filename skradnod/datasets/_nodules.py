@@ -35,6 +35,7 @@ import os
 import sqlite3
 from contextlib import closing
 from functools import lru_cache
+from itertools import groupby
 from pathlib import Path
 
 import cv2
@@ -113,7 +114,7 @@ def _read_contours(path):
     with closing(sqlite3.connect(uri, uri=True)) as con:
         return pd.read_sql_query(
             "SELECT annotation_id, inclusion, image_z_position AS z, coords "
-            "FROM contours ORDER BY annotation_id, id",
+            "FROM contours ORDER BY annotation_id, image_z_position, id",
             con,
         )
 
@@ -121,17 +122,22 @@ def _read_contours(path):
 def _reading_masks(contours, parse):
     """Per reading: ``{z: (top, left, bool mask)}`` with exclusions cut out."""
     masks = {}
-    by_slice = contours.groupby(["annotation_id", "z"], sort=False)
-    for (annotation_id, z), group in by_slice:
-        polys = [parse(c) for c in group["coords"]]
+    records = zip(contours["annotation_id"].tolist(), contours["z"].tolist(),
+                  contours["inclusion"].tolist(), contours["coords"].tolist())
+    # Rows come sorted by reading; plain tuples, as pandas' groupby costs
+    # more than the rasterising here.
+    for (annotation_id, z), group in groupby(records, key=lambda r: r[:2]):
+        # Inclusions first, then exclusions cut out of them (as pylidc).
+        group = sorted(group, key=lambda r: not r[2])
+        polys = [parse(r[3]) for r in group]
         points = np.vstack(polys)
         left, top = points.min(0)
         width, height = points.max(0) - (left, top) + 1
         mask = np.zeros((height, width), np.uint8)
-        include = group["inclusion"].to_numpy().astype(bool)
-        for poly, inc in zip(polys, include):
+        for poly, record in zip(polys, group):
             # fillPoly marks the contour's pixels too, as the cohort's renderer.
-            cv2.fillPoly(mask, [(poly - (left, top)).reshape(-1, 1, 2)], int(inc))
+            cv2.fillPoly(mask, [(poly - (left, top)).reshape(-1, 1, 2)],
+                         int(bool(record[2])))
         masks.setdefault(annotation_id, {})[float(z)] = (int(top), int(left), mask > 0)
     return masks
 
