@@ -5,6 +5,8 @@ database with that scan's real UIDs, slice positions and pixel spacing, in the
 TCIA folder layout, and draws the readers' contours into it.
 """
 
+import json
+
 import cv2
 import numpy as np
 import pandas as pd
@@ -18,7 +20,10 @@ from skradnod.datasets import lidc_dicom_to_pairs
 from skradnod.datasets._pylidc import import_pylidc
 from skradnod.io import read_nrrd
 
-PATIENT = "LIDC-IDRI-0001"
+PATIENT = "LIDC-IDRI-0001"  # one nodule, four readers (malignancy 4, 5, 5, 5)
+# Small scans with benign and malignant readings, for a cross-validated run.
+OTHERS = ["LIDC-IDRI-0873", "LIDC-IDRI-0767", "LIDC-IDRI-0268", "LIDC-IDRI-0231",
+          "LIDC-IDRI-0626", "LIDC-IDRI-0178"]
 NODULE_HU = 40
 
 
@@ -74,31 +79,36 @@ def _write_scan(root, scan):
 def download(tmp_path_factory):
     pl = import_pylidc()
     root = tmp_path_factory.mktemp("LIDC-IDRI")
-    scan = pl.query(pl.Scan).filter(pl.Scan.patient_id == PATIENT).first()
-    written = _write_scan(root, scan)
+    scans, written = {}, {}
+    for patient in [PATIENT, *OTHERS]:
+        scans[patient] = pl.query(pl.Scan).filter(pl.Scan.patient_id == patient).one()
+        written[patient] = _write_scan(root, scans[patient])
     # A second patient whose only file is not DICOM: skipped, named, listed.
     broken = root / "LIDC-IDRI-0002" / "01-01-2000-NA-NA-1" / "3000-NA-1"
     broken.mkdir(parents=True)
     (broken / "1-001.dcm").write_bytes(b"not a DICOM file")
-    return root, scan, written
+    return root, scans, written
 
 
 def test_pairs_per_reading(download, tmp_path):
-    root, scan, written = download
+    root, scans, written = download
     with pytest.warns(UserWarning) as record:
         data = lidc_dicom_to_pairs(root, tmp_path, lazy=False)
     messages = [str(w.message) for w in record]
     assert any("Skipped scan" in m and "LIDC-IDRI-0002" in m for m in messages)
+    assert sorted(set(data.groups)) == sorted([PATIENT, *OTHERS])
+    assert len(data.ids) == sum(len(s.annotations) for s in scans.values())
+    scan = scans[PATIENT]
     annotations = sorted(scan.annotations, key=lambda a: a.id)
-    assert list(data.ids) == [f"{PATIENT}-a{a.id:04d}" for a in annotations]
-    assert data.target.tolist() == [a.malignancy for a in annotations]
-    assert set(data.groups) == {PATIENT}
+    mine = data.groups == PATIENT
+    assert list(data.ids[mine]) == [f"{PATIENT}-a{a.id:04d}" for a in annotations]
+    assert data.target[mine].tolist() == [a.malignancy for a in annotations]
     frame = data.frame
     zs = np.asarray(scan.slice_zvals)
-    for i, a in enumerate(annotations):
+    for i, a in zip(np.flatnonzero(mine), annotations):
         full, crop = data.full[i], data.nodule[i]
         z = frame["z_mm"].iloc[i]
-        assert z in written and z in {c.image_z_position for c in a.contours}
+        assert z in written[PATIENT] and z in {c.image_z_position for c in a.contours}
         # In HU, from the slice at z: background and nodule values only.
         k = int(np.argmin(np.abs(zs - z)))
         assert set(np.unique(full)) == {_background(k), NODULE_HU}
@@ -117,7 +127,18 @@ def test_pairs_per_reading(download, tmp_path):
     assert header["spacing"] == pytest.approx((scan.pixel_spacing,) * 2)
     skipped = pd.read_csv(tmp_path / "skipped.csv")
     assert "LIDC-IDRI-0002" in set(skipped["patient_id"])
-    assert PATIENT not in set(skipped["patient_id"])
+    assert not set(skipped["patient_id"]) & {PATIENT, *OTHERS}
+
+    # skradnod reproduce runs on the written folder, grouped by patient.
+    out = tmp_path / "res"
+    assert main(["reproduce", str(tmp_path), "--rows", "majority,semantic_oracle",
+                 "--task", "binary", "--preset", "quick", "--cv", "2",
+                 "--out", str(out), "--quiet"]) == 0
+    rows = {r["key"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
+    binary = (data.target >= 4).astype(int)
+    share = np.bincount(binary).max() / len(binary)
+    assert rows["nodule/majority"]["accuracy"] == pytest.approx(share)
+    assert rows["nodule/semantic_oracle"]["status"] == "ok"
 
 
 def test_rerun_resumes(download, tmp_path, monkeypatch):
@@ -136,7 +157,8 @@ def test_rerun_resumes(download, tmp_path, monkeypatch):
 
 
 def test_pairs_per_nodule_from_the_command_line(download, tmp_path, capsys):
-    root, scan, _ = download
+    root, scans, _ = download
+    scan = scans[PATIENT]
     out = tmp_path / "pairs"
     assert main(["make-pairs", "--lidc", str(root), str(out), "--level", "nodule",
                  "--patients", PATIENT]) == 0
