@@ -1,9 +1,13 @@
-"""The ``skradnod`` command: ``demo``, ``reproduce`` and ``make-cohort``.
+"""The ``skradnod`` command: ``demo``, ``reproduce``, ``make-cohort``,
+``make-manifest`` and ``make-pairs``.
 
 ``skradnod demo`` runs the method's experiments on the built-in LIDC cohort,
 sized for a laptop CPU; ``skradnod reproduce DATA`` runs them on a folder of
-NRRD pairs with a ``manifest.csv``; ``skradnod make-cohort OUT`` writes the
-built-in cohort as such a folder. Errors a user can cause (a missing manifest,
+NRRD pairs (with a ``manifest.csv`` or in a known folder layout); ``skradnod
+make-cohort OUT`` writes the built-in cohort as such a folder; ``skradnod
+make-manifest DIR`` writes the manifest inferred from a folder layout;
+``skradnod make-pairs --lidc DICOM_ROOT OUT`` turns a LIDC-IDRI DICOM download
+into pairs. Errors a user can cause (a missing manifest,
 an unknown row, ``--device cuda`` without a GPU) print one line and exit with
 status 2.
 """
@@ -105,6 +109,17 @@ def _add_run_options(parser, *, out_default):
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
 
+def _add_level_option(parser):
+    parser.add_argument(
+        "--level",
+        choices=["annotation", "nodule"],
+        default="annotation",
+        help="annotation: one pair per radiologist reading (6,859); nodule: one "
+        "pair per nodule with the readers' median malignancy (2,653), the form "
+        "of the method's data set (default: annotation)",
+    )
+
+
 def _rows_list(text):
     return [r.strip() for r in text.split(",") if r.strip()]
 
@@ -147,6 +162,7 @@ def build_parser():
         help="all readings and every row at the method's size (hours on a CPU)",
     )
     demo.set_defaults(size="demo")
+    _add_level_option(demo)
     _add_run_options(demo, out_default="skradnod-demo")
 
     reproduce = sub.add_parser(
@@ -200,11 +216,61 @@ def build_parser():
         "--n-samples",
         type=int,
         default=None,
-        help="number of readings, stratified by malignancy (default: all 6,859)",
+        help="number of pairs (readings or nodules), stratified by malignancy "
+        "(default: all)",
+    )
+    _add_level_option(cohort)
+    cohort.add_argument(
+        "--min-readers",
+        type=int,
+        default=1,
+        help="with --level nodule: keep nodules marked by at least this many "
+        "radiologists, 1-4 (default 1)",
     )
     cohort.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
     cohort.add_argument(
         "--n-jobs", type=int, default=None, help="rendering processes (default 1)"
+    )
+    manifest = sub.add_parser(
+        "make-manifest",
+        help="write the manifest.csv inferred from a folder layout",
+        description="Infer the manifest of a folder of NRRD pairs without one "
+        "(<label>/<name>_full.nrrd + _nodule.nrrd, full/<label>/<name>.nrrd + "
+        "nodule/<label>/<name>.nrrd, or either with labels.csv) and write it as "
+        "DIR/manifest.csv, for you to check.",
+    )
+    manifest.add_argument("dir", metavar="DIR", help="the data set folder")
+    manifest.add_argument(
+        "--force", action="store_true", help="overwrite an existing manifest.csv"
+    )
+
+    pairs = sub.add_parser(
+        "make-pairs",
+        help="turn a LIDC-IDRI DICOM download into NRRD pairs + manifest.csv",
+        description="Read a LIDC-IDRI DICOM download through pylidc and write, "
+        "per reading or per nodule, the 512x512 slice where the nodule is "
+        "largest (HU) and a crop around it as NRRD, with manifest.csv and "
+        "skipped.csv. Rerun to resume.",
+    )
+    pairs.add_argument(
+        "--lidc", required=True, metavar="DICOM_ROOT",
+        help="the folder holding the LIDC-IDRI-dddd patient folders",
+    )
+    pairs.add_argument("out", metavar="OUT", help="folder to write")
+    _add_level_option(pairs)
+    pairs.add_argument(
+        "--min-readers", type=int, default=1,
+        help="with --level nodule: keep nodules marked by at least this many "
+        "radiologists, 1-4 (default 1)",
+    )
+    pairs.add_argument(
+        "--patients", type=_rows_list, default=None, metavar="ID[,ID...]",
+        help="convert only these patients, e.g. LIDC-IDRI-0001 (default: all "
+        "found)",
+    )
+    pairs.add_argument(
+        "--margin", type=int, default=16,
+        help="pixels between the nodule and the crop's edge (default 16)",
     )
     return parser
 
@@ -258,11 +324,12 @@ def _print_results(results, out, wall, stream):
     )
 
 
-def _describe_size(size, config, settings):
-    n = config["n_samples"] or 6859
+def _describe_size(size, config, settings, level="annotation"):
+    unit, total = ("readings", 6859) if level == "annotation" else ("nodules", 2653)
+    n = config["n_samples"] or total
     rows = ", ".join(config["rows"]) if config["rows"] else "all rows"
     return (
-        f"skradnod demo ({size}): {n} readings of the built-in LIDC cohort, "
+        f"skradnod demo ({size}): {n} {unit} of the built-in LIDC cohort, "
         f"{config['cv']}-fold patient-grouped CV, tasks 5-class and binary; "
         f"{rows}; nodule crops {settings['nodule_size']} px, full slices "
         f"{settings['full_size']} px, CNN width {settings['cnn_width']}, at most "
@@ -287,7 +354,7 @@ def _demo(args, stream):
     _set_threads(threads)
     config = DEMO_SIZES[args.size]
     settings = PRESETS[config["preset"]]
-    print(_describe_size(args.size, config, settings), file=stream)
+    print(_describe_size(args.size, config, settings, args.level), file=stream)
     if args.size != "full":
         print(
             "The method's full size: skradnod demo --full (all 6,859 readings, "
@@ -300,6 +367,7 @@ def _demo(args, stream):
     # All 6,859 full slices take 3.6 GB in memory; at full size read them lazily.
     data = make_lidc_cohort(
         n_samples=config["n_samples"],
+        level=args.level,
         random_state=args.seed,
         lazy=args.size == "full",
     )
@@ -340,6 +408,9 @@ def _reproduce(args, stream):
         data = load_nodule_dataset(args.data, lazy=args.lazy)
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from None
+    if data.get("layout", "manifest.csv") != "manifest.csv":
+        print(f"No manifest.csv in {args.data}: read the folder layout "
+              f"{data.layout} (skradnod make-manifest writes it out).", file=stream)
     if data.groups is None:
         print(
             f"skradnod: warning: {args.data} has no patient_id column; folds are "
@@ -390,6 +461,8 @@ def _make_cohort(args, stream):
         data = make_lidc_cohort(
             out_dir=args.out,
             n_samples=args.n_samples,
+            level=args.level,
+            min_readers=args.min_readers,
             random_state=args.random_state,
             n_jobs=args.n_jobs,
         )
@@ -405,7 +478,55 @@ def _make_cohort(args, stream):
     return 0
 
 
-COMMANDS = {"demo": _demo, "reproduce": _reproduce, "make-cohort": _make_cohort}
+def _make_manifest(args, stream):
+    import os
+
+    from .io import MANIFEST_NAME, infer_manifest
+
+    target = Path(args.dir) / MANIFEST_NAME
+    if target.exists() and not args.force:
+        raise UserError(f"{target} exists; pass --force to overwrite it.")
+    try:
+        manifest = infer_manifest(args.dir)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    tmp = target.with_name(MANIFEST_NAME + ".tmp")
+    manifest.to_csv(tmp, index=False)
+    os.replace(tmp, target)
+    counts = manifest["malignancy"].value_counts().sort_index()
+    print(
+        f"Layout {manifest.attrs['layout']}: {len(manifest)} pairs (malignancy "
+        + ", ".join(f"{k}: {v}" for k, v in counts.items())
+        + f"). Wrote {target}.",
+        file=stream,
+    )
+    return 0
+
+
+def _make_pairs(args, stream):
+    from .datasets import lidc_dicom_to_pairs
+
+    start = time.perf_counter()
+    try:
+        data = lidc_dicom_to_pairs(
+            args.lidc, args.out, level=args.level, min_readers=args.min_readers,
+            patients=args.patients, margin=args.margin,
+        )
+    except (FileNotFoundError, ValueError, ImportError) as exc:
+        raise UserError(str(exc)) from None
+    skipped = Path(args.out) / "skipped.csv"
+    n_skipped = sum(1 for _ in skipped.open()) - 1
+    print(
+        f"Wrote {len(data.target)} NRRD pairs from {len(set(data.groups))} "
+        f"patients to {args.out} in {time.perf_counter() - start:.0f} s; "
+        f"{n_skipped} scan(s) skipped, listed in {skipped}.",
+        file=stream,
+    )
+    return 0
+
+
+COMMANDS = {"demo": _demo, "reproduce": _reproduce, "make-cohort": _make_cohort,
+            "make-manifest": _make_manifest, "make-pairs": _make_pairs}
 
 
 def main(argv=None):

@@ -10,10 +10,12 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
+from ._layouts import LABELS_NAME, infer_manifest
 from .utils._batch import LazyImageBatch, check_image_batch, stack_images
 
 __all__ = [
     "NrrdLoader",
+    "infer_manifest",
     "load_nodule_dataset",
     "read_nrrd",
     "write_nrrd",
@@ -183,13 +185,19 @@ def _read_manifest(path):
         manifest_path = path / MANIFEST_NAME
     else:
         manifest_path = path
-    if not manifest_path.is_file():
+    if path.is_dir() and not manifest_path.is_file():
+        # No manifest: the folder may be in one of the common layouts (its
+        # labels, if not class folders, come from labels.csv).
+        manifest = infer_manifest(path)
+        manifest_path = path / LABELS_NAME
+    elif not manifest_path.is_file():
         raise FileNotFoundError(
             f"No manifest found at {os.fspath(manifest_path)!r}: a data set folder "
             f"must hold {MANIFEST_NAME} with columns {', '.join(REQUIRED_COLUMNS)} "
             "(and optionally patient_id)."
         )
-    manifest = pd.read_csv(manifest_path)
+    else:
+        manifest = pd.read_csv(manifest_path)
     missing = [c for c in REQUIRED_COLUMNS if c not in manifest.columns]
     if missing:
         raise ValueError(
@@ -222,7 +230,13 @@ def load_nodule_dataset(path, *, lazy=False):
         manifest has columns ``id, full, nodule, malignancy`` and optionally
         ``patient_id``; ``full`` and ``nodule`` are paths relative to the
         manifest's folder. Other columns (ratings, nodule centre ``cx, cy``) are
-        carried into ``frame``.
+        carried into ``frame``. A folder without ``manifest.csv`` may be in one
+        of the common layouts, ``ROOT/<label>/<name>_full.nrrd`` +
+        ``_nodule.nrrd``, ``ROOT/full/<label>/<name>.nrrd`` +
+        ``ROOT/nodule/<label>/<name>.nrrd``, or either without class folders
+        plus a ``labels.csv`` (``name, malignancy`` and optionally
+        ``patient_id``); see :func:`infer_manifest`. ``layout`` says which was
+        found; ``skradnod make-manifest DIR`` writes the inferred manifest.
     lazy : bool, default=False
         If True, ``frame``, ``full`` and ``nodule`` hold absolute paths and no
         image is read; every skradnod transformer accepts paths (see
@@ -244,15 +258,35 @@ def load_nodule_dataset(path, *, lazy=False):
         ids : ndarray of shape (n,)
             The manifest's ``id`` column.
         manifest : DataFrame
-            The manifest as read.
+            The manifest as read (or inferred).
+        layout : str
+            ``"manifest.csv"``, or the folder layout the manifest was inferred
+            from (see :func:`infer_manifest`).
 
     Raises
     ------
     FileNotFoundError
-        For a missing manifest or image file (naming the file and the row).
+        For a missing manifest (in a folder of no known layout) or image file
+        (naming the file and the row).
     ValueError
         For a missing column, a label outside 1-5, or an unreadable or non-2D
-        image (naming the file and the row).
+        image (naming the file and the row); in a folder without a manifest,
+        one error lists every unpaired file and pair without a label.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from skradnod.io import load_nodule_dataset, write_nrrd
+    >>> root = tempfile.mkdtemp()
+    >>> for name, label in [("a", 1), ("b", 4)]:
+    ...     write_nrrd(os.path.join(root, "full", str(label), f"{name}.nrrd"),
+    ...                np.zeros((512, 512), np.int16))
+    ...     write_nrrd(os.path.join(root, "nodule", str(label), f"{name}.nrrd"),
+    ...                np.zeros((40, 40), np.int16))
+    >>> data = load_nodule_dataset(root)
+    >>> data.layout, data.target.tolist(), data.full.shape
+    ('full-nodule-class-folders', [1, 4], (2, 512, 512))
     """
     manifest, root = _read_manifest(path)
     paths = {}
@@ -324,6 +358,7 @@ def load_nodule_dataset(path, *, lazy=False):
         groups=groups,
         ids=ids,
         manifest=manifest,
+        layout=manifest.attrs.get("layout", MANIFEST_NAME),
     )
 
 

@@ -113,7 +113,7 @@ def test_reproduce_without_patient_ids_warns_and_runs(cohort_dir, tmp_path, caps
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["reproduce", "{tmp}"], "No manifest found"),
+        (["reproduce", "{tmp}"], "no known layout"),
         (["reproduce", "{cohort}", "--rows", "resnet"], "Unknown experiment row"),
         (
             ["reproduce", "{cohort}", "--radimagenet-weights", "{tmp}/w.pt"],
@@ -175,3 +175,24 @@ def test_demo_quick_prints_the_tables_of_a_real_run(tmp_path, monkeypatch, capsy
         assert f"{100 * r['accuracy']:.1f} [{100 * r['accuracy_ci_low']:.1f}" in printed
     assert "## Table 3 - nodule-crop models" in printed
     assert (out / "figures" / "nodule-basic_cnn-5class-confidence.png").is_file()
+
+
+def test_nodule_level_cohort_and_reproduce(tmp_path, capsys):
+    data = tmp_path / "nodules"
+    argv = ["make-cohort", str(data), "--n-samples", "24", "--level", "nodule",
+            "--min-readers", "3"]
+    assert main(argv) == 0
+    manifest = pd.read_csv(data / "manifest.csv")
+    assert len(manifest) == 24 and (manifest["n_readers"] >= 3).all()
+    assert manifest["nodule_id"].is_unique
+    out = tmp_path / "res"
+    status = main(["reproduce", str(data), "--rows", "majority,semantic_oracle",
+                   "--task", "binary", "--preset", "quick", "--cv", "3",
+                   "--out", str(out), "--quiet"])
+    assert status == 0
+    payload = json.loads((out / "results.json").read_text())
+    majority = {r["key"]: r for r in payload["rows"]}["nodule/majority"]
+    binary = (manifest["malignancy"] >= 4).astype(int).to_numpy()
+    assert majority["accuracy"] == pytest.approx(_majority_share(binary))
+    assert main(["make-cohort", str(tmp_path / "x"), "--min-readers", "3"]) == 2
+    assert "apply to level='nodule'" in capsys.readouterr().err

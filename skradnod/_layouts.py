@@ -1,0 +1,254 @@
+"""Data set folders without a manifest: the common layouts of NRRD pairs.
+
+:func:`infer_manifest` recognises four layouts of (full slice, nodule crop) pairs
+and writes the manifest that :func:`skradnod.io.load_nodule_dataset` would
+otherwise read from ``manifest.csv``:
+
+``class-folders``
+    ``ROOT/<label>/<name>_full.nrrd`` and ``ROOT/<label>/<name>_nodule.nrrd``;
+``full-nodule-class-folders``
+    ``ROOT/full/<label>/<name>.nrrd`` and ``ROOT/nodule/<label>/<name>.nrrd``;
+``suffixes+labels.csv``
+    ``ROOT/<name>_full.nrrd`` and ``ROOT/<name>_nodule.nrrd`` with ``labels.csv``;
+``full-nodule+labels.csv``
+    ``ROOT/full/<name>.nrrd`` and ``ROOT/nodule/<name>.nrrd`` with ``labels.csv``.
+
+``<label>`` is a class folder ``1`` to ``5``. ``labels.csv`` has columns ``name``
+and ``malignancy``, optionally ``patient_id`` and any others (carried into the
+manifest); with class folders it is optional and, if present, must agree with
+them. Every ``.nrrd`` file must belong to a pair and every pair must have a
+label: otherwise one error lists all the problems.
+"""
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["LABELS_NAME", "infer_manifest"]
+
+LABELS_NAME = "labels.csv"
+CLASSES = ("1", "2", "3", "4", "5")
+_SUFFIXES = {"full": "_full", "nodule": "_nodule"}
+_SHOWN = 10
+
+
+def _nrrd_files(folder):
+    return sorted(p for p in folder.iterdir() if p.is_file()
+                  and p.suffix.lower() == ".nrrd")
+
+
+def _subfolders(folder):
+    return sorted(p for p in folder.iterdir() if p.is_dir()
+                  and not p.name.startswith("."))
+
+
+class _Problems(list):
+    """Problems found in a folder, raised as one error."""
+
+    def raise_if_any(self, root, layout):
+        if not self:
+            return
+        # One line (the command line prints errors as one line).
+        shown = "; ".join(self[:_SHOWN])
+        more = f"; ... and {len(self) - _SHOWN} more" if len(self) > _SHOWN else ""
+        raise ValueError(
+            f"Data set folder {os.fspath(root)!r} (layout {layout}, no "
+            f"manifest.csv): {len(self)} problem(s): {shown}{more}"
+        )
+
+
+def _class_of(folder, problems):
+    if folder.name not in CLASSES:
+        problems.append(
+            f"{folder.as_posix()}/: not a class folder (expected 1 to 5)"
+        )
+        return None
+    return int(folder.name)
+
+
+def _scan_suffixed(folder, label, found, problems, root):
+    """``<name>_full.nrrd`` / ``<name>_nodule.nrrd`` in ``folder``."""
+    for file in _nrrd_files(folder):
+        stem = file.stem
+        kind = next((k for k, s in _SUFFIXES.items() if stem.endswith(s)), None)
+        rel = file.relative_to(root).as_posix()
+        if kind is None:
+            problems.append(f"{rel}: name ends neither in _full nor in _nodule")
+            continue
+        name = stem[: -len(_SUFFIXES[kind])]
+        found.setdefault(name, []).append((kind, rel, label))
+
+
+def _scan_plain(folder, kind, label, found, root):
+    for file in _nrrd_files(folder):
+        rel = file.relative_to(root).as_posix()
+        found.setdefault(file.stem, []).append((kind, rel, label))
+
+
+def _detect(root, problems):
+    """Find the layout; return ``(layout, found)``, ``found[name] = [(kind,
+    relative path, class or None)]``."""
+    found = {}
+    if (root / "full").is_dir() and (root / "nodule").is_dir():
+        classes = any(_subfolders(root / "full")) or any(_subfolders(root / "nodule"))
+        for kind in ("full", "nodule"):
+            top = root / kind
+            if classes:
+                for file in _nrrd_files(top):
+                    problems.append(
+                        f"{file.relative_to(root).as_posix()}: outside a class "
+                        "folder"
+                    )
+                for sub in _subfolders(top):
+                    label = _class_of(sub.relative_to(root), problems)
+                    if label is not None:
+                        _scan_plain(sub, kind, label, found, root)
+            else:
+                _scan_plain(top, kind, None, found, root)
+        layout = ("full-nodule-class-folders" if classes
+                  else "full-nodule+labels.csv")
+        return layout, found
+    subfolders = _subfolders(root)
+    if any(p.name in CLASSES for p in subfolders):
+        for sub in subfolders:
+            label = _class_of(sub.relative_to(root), problems)
+            if label is not None:
+                _scan_suffixed(sub, label, found, problems, root)
+        for file in _nrrd_files(root):
+            rel = file.relative_to(root).as_posix()
+            problems.append(f"{rel}: outside a class folder")
+        return "class-folders", found
+    if any(f.stem.endswith(_SUFFIXES["full"]) for f in _nrrd_files(root)):
+        _scan_suffixed(root, None, found, problems, root)
+        return "suffixes+labels.csv", found
+    return None, found
+
+
+def _read_labels(path, problems):
+    labels = pd.read_csv(path, dtype={"name": str})
+    missing = [c for c in ("name", "malignancy") if c not in labels.columns]
+    if missing:
+        raise ValueError(
+            f"{os.fspath(path)!r} lacks column(s) {missing}; it has "
+            f"{list(labels.columns)} (needs name, malignancy, optionally "
+            "patient_id)."
+        )
+    for name in labels.loc[labels["name"].duplicated(), "name"]:
+        problems.append(f"{LABELS_NAME}: name {name!r} repeated")
+    return labels.drop_duplicates("name").set_index("name")
+
+
+def _pair_rows(found, labels, problems):
+    rows = []
+    for name in sorted(found):
+        files = found[name]
+        kinds = [k for k, _, _ in files]
+        if sorted(kinds) != ["full", "nodule"]:
+            listed = ", ".join(rel for _, rel, _ in files)
+            what = "no nodule crop" if "nodule" not in kinds else (
+                "no full slice" if "full" not in kinds else "more than one pair")
+            problems.append(f"{name}: {what} ({listed})")
+            continue
+        paths = {k: rel for k, rel, _ in files}
+        classes = {c for _, _, c in files}
+        if len(classes) > 1:
+            problems.append(f"{name}: full slice and crop in different class "
+                            f"folders {sorted(classes)}")
+            continue
+        label = classes.pop()
+        row = {"id": name, "full": paths["full"], "nodule": paths["nodule"]}
+        if labels is not None and name in labels.index:
+            extra = labels.loc[name].to_dict()
+            given = extra.pop("malignancy")
+            if label is not None and given != label:
+                problems.append(f"{name}: class folder {label} but {LABELS_NAME} "
+                                f"says {given}")
+                continue
+            row.update(malignancy=given, **extra)
+        elif label is None:
+            problems.append(f"{name}: no label in {LABELS_NAME}")
+            continue
+        else:
+            row["malignancy"] = label
+        rows.append(row)
+    if labels is not None:
+        for name in labels.index.difference(list(found)):
+            problems.append(f"{LABELS_NAME}: {name!r} names no image pair")
+    return rows
+
+
+def infer_manifest(root):
+    """Infer the manifest of a folder of NRRD pairs that has no ``manifest.csv``.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The data set folder, in one of the layouts of
+        :mod:`skradnod._layouts` (class folders ``1``-``5``, or ``full/`` and
+        ``nodule/`` folders, or either with a ``labels.csv``).
+
+    Returns
+    -------
+    manifest : DataFrame
+        Columns ``id`` (the pair's name), ``full``, ``nodule`` (paths relative
+        to ``root``), ``malignancy``, and ``patient_id`` and other columns of
+        ``labels.csv`` when there is one; sorted by id.
+        ``manifest.attrs["layout"]`` names the layout found.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``root`` is not a folder, or holds no layout it recognises.
+    ValueError
+        Listing every unpaired file, file outside a class folder, unknown class
+        folder and pair without a label (the first 10, and the count).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from skradnod.io import write_nrrd
+    >>> from skradnod._layouts import infer_manifest
+    >>> root = tempfile.mkdtemp()
+    >>> for name, label in [("a", 2), ("b", 5)]:
+    ...     for kind in ("full", "nodule"):
+    ...         write_nrrd(os.path.join(root, str(label), f"{name}_{kind}.nrrd"),
+    ...                    np.zeros((4, 4), np.int16))
+    >>> manifest = infer_manifest(root)
+    >>> manifest.attrs["layout"], manifest["malignancy"].tolist()
+    ('class-folders', [2, 5])
+    >>> manifest["full"].tolist()
+    ['2/a_full.nrrd', '5/b_full.nrrd']
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"Data set folder not found: {os.fspath(root)!r}")
+    problems = _Problems()
+    layout, found = _detect(root, problems)
+    if layout is None:
+        raise FileNotFoundError(
+            f"No manifest.csv in {os.fspath(root)!r}, and no known layout: "
+            "expected <label>/<name>_full.nrrd + <label>/<name>_nodule.nrrd "
+            "(class folders 1-5), full/<label>/<name>.nrrd + "
+            "nodule/<label>/<name>.nrrd, or either without class folders plus "
+            f"{LABELS_NAME} (name, malignancy, optional patient_id)."
+        )
+    labels_path = root / LABELS_NAME
+    labels = _read_labels(labels_path, problems) if labels_path.is_file() else None
+    if labels is None and "labels.csv" in layout:
+        raise FileNotFoundError(
+            f"Data set folder {os.fspath(root)!r} (layout {layout}) has no class "
+            f"folders 1-5 and no {LABELS_NAME}: add {LABELS_NAME} with columns "
+            "name, malignancy (and optionally patient_id), or a manifest.csv."
+        )
+    rows = _pair_rows(found, labels, problems)
+    problems.raise_if_any(root, layout)
+    if not rows:
+        raise FileNotFoundError(
+            f"Data set folder {os.fspath(root)!r} (layout {layout}) holds no NRRD "
+            "pair."
+        )
+    manifest = pd.DataFrame(rows)
+    manifest.attrs["layout"] = layout
+    return manifest

@@ -1,0 +1,195 @@
+"""Tests of data set folders without a manifest (skradnod._layouts)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skradnod._layouts import infer_manifest
+from skradnod.cli import main
+from skradnod.io import load_nodule_dataset, write_nrrd
+
+# name -> (label, patient); each image's pixels hold the pair's number, so a
+# mix-up of files shows.
+PAIRS = {"p01": (1, "A"), "p02": (3, "A"), "p03": (5, "B"), "p04": (2, "C")}
+
+
+def _images(i):
+    full = np.full((512, 512), i, np.int16)
+    nodule = np.full((30 + i, 40), 100 + i, np.int16)
+    return full, nodule
+
+
+def _write(root, layout, pairs=PAIRS, labels_csv=None):
+    for i, (name, (label, _)) in enumerate(sorted(pairs.items())):
+        full, nodule = _images(i)
+        if layout == "class-folders":
+            paths = (f"{label}/{name}_full.nrrd", f"{label}/{name}_nodule.nrrd")
+        elif layout == "full-nodule-class-folders":
+            paths = (f"full/{label}/{name}.nrrd", f"nodule/{label}/{name}.nrrd")
+        elif layout == "suffixes+labels.csv":
+            paths = (f"{name}_full.nrrd", f"{name}_nodule.nrrd")
+        else:
+            paths = (f"full/{name}.nrrd", f"nodule/{name}.nrrd")
+        write_nrrd(root / paths[0], full, 0.7)
+        write_nrrd(root / paths[1], nodule, 0.7)
+    if labels_csv is None:
+        labels_csv = "labels.csv" in layout
+    if labels_csv:
+        pd.DataFrame(
+            [{"name": n, "malignancy": lab, "patient_id": pat, "note": f"n{n}"}
+             for n, (lab, pat) in pairs.items()]
+        ).to_csv(root / "labels.csv", index=False)
+
+
+LAYOUTS = ["class-folders", "full-nodule-class-folders", "suffixes+labels.csv",
+           "full-nodule+labels.csv"]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_each_layout_reads_pairs_and_labels(tmp_path, layout):
+    _write(tmp_path, layout)
+    data = load_nodule_dataset(tmp_path)
+    assert data.layout == layout
+    names = sorted(PAIRS)
+    assert list(data.ids) == names
+    assert data.target.tolist() == [PAIRS[n][0] for n in names]
+    for i in range(len(names)):
+        full, nodule = _images(i)
+        np.testing.assert_array_equal(data.full[i], full)
+        np.testing.assert_array_equal(data.nodule[i], nodule)
+    if "labels.csv" in layout:
+        assert data.groups.tolist() == [PAIRS[n][1] for n in names]
+        assert data.frame["note"].tolist() == [f"n{n}" for n in names]
+    else:
+        assert data.groups is None
+    lazy = load_nodule_dataset(tmp_path, lazy=True)
+    assert all(p.endswith(".nrrd") for p in lazy.full)
+
+
+def test_class_folders_with_labels_csv_add_patients(tmp_path):
+    _write(tmp_path, "class-folders", labels_csv=True)
+    data = load_nodule_dataset(tmp_path)
+    assert data.groups.tolist() == [PAIRS[n][1] for n in sorted(PAIRS)]
+
+
+def test_problems_are_listed_in_one_error(tmp_path):
+    pairs = {f"x{i:02d}": (1 + i % 5, "P") for i in range(14)}
+    _write(tmp_path, "full-nodule+labels.csv", pairs)
+    labels = pd.read_csv(tmp_path / "labels.csv")
+    # 12 problems: 5 pairs without a label, 3 crops without a slice, 2 slices
+    # without a crop, 2 labels naming no pair.
+    labels = labels.iloc[5:]
+    labels = pd.concat([labels, pd.DataFrame(
+        {"name": ["ghost1", "ghost2"], "malignancy": [2, 2], "patient_id": "P"}
+    )])
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    for name in ("x05", "x06", "x07"):
+        (tmp_path / "full" / f"{name}.nrrd").unlink()
+    for name in ("x08", "x09"):
+        (tmp_path / "nodule" / f"{name}.nrrd").unlink()
+    with pytest.raises(ValueError) as info:
+        load_nodule_dataset(tmp_path)
+    message = str(info.value)
+    assert "12 problem(s)" in message and "... and 2 more" in message
+    assert "x00: no label in labels.csv" in message
+    assert "x05: no full slice (nodule/x05.nrrd)" in message
+    assert "x08: no nodule crop (full/x08.nrrd)" in message
+    assert "\n" not in message
+
+
+def test_class_folder_problems(tmp_path):
+    _write(tmp_path, "class-folders", labels_csv=True)
+    write_nrrd(tmp_path / "7" / "q_full.nrrd", np.zeros((4, 4)))
+    write_nrrd(tmp_path / "3" / "odd.nrrd", np.zeros((4, 4)))
+    write_nrrd(tmp_path / "loose_full.nrrd", np.zeros((4, 4)))
+    labels = pd.read_csv(tmp_path / "labels.csv")
+    labels.loc[labels["name"] == "p02", "malignancy"] = 4
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    with pytest.raises(ValueError, match="4 problem") as info:
+        infer_manifest(tmp_path)
+    message = str(info.value)
+    assert "7/: not a class folder" in message
+    assert "3/odd.nrrd: name ends neither in _full nor in _nodule" in message
+    assert "loose_full.nrrd: outside a class folder" in message
+    assert "p02: class folder 3 but labels.csv says 4" in message
+
+
+def test_folders_of_no_layout(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no known layout"):
+        load_nodule_dataset(tmp_path)
+    _write(tmp_path, "suffixes+labels.csv", labels_csv=False)
+    with pytest.raises(FileNotFoundError, match="no class folders 1-5 and no labels"):
+        load_nodule_dataset(tmp_path)
+    pd.DataFrame({"name": ["p01"], "label": [1]}).to_csv(tmp_path / "labels.csv")
+    with pytest.raises(ValueError, match="lacks column"):
+        load_nodule_dataset(tmp_path)
+    pd.DataFrame({"name": sorted(PAIRS), "malignancy": [1, 2, 9, 3]}).to_csv(
+        tmp_path / "labels.csv", index=False
+    )
+    with pytest.raises(ValueError, match="labels.csv.*malignancy must be"):
+        load_nodule_dataset(tmp_path)
+
+
+def test_make_manifest_writes_what_was_inferred(tmp_path, capsys):
+    _write(tmp_path, "full-nodule-class-folders")
+    assert main(["make-manifest", str(tmp_path)]) == 0
+    assert "Layout full-nodule-class-folders: 4 pairs" in capsys.readouterr().out
+    manifest = pd.read_csv(tmp_path / "manifest.csv")
+    assert manifest["full"].tolist() == [
+        f"full/{PAIRS[n][0]}/{n}.nrrd" for n in sorted(PAIRS)
+    ]
+    data = load_nodule_dataset(tmp_path)
+    assert data.layout == "manifest.csv"
+    assert data.target.tolist() == [PAIRS[n][0] for n in sorted(PAIRS)]
+    assert main(["make-manifest", str(tmp_path)]) == 2
+    assert "exists; pass --force" in capsys.readouterr().err
+    assert main(["make-manifest", str(tmp_path), "--force"]) == 0
+    assert main(["make-manifest", str(tmp_path / "none")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_reproduce_runs_on_a_folder_layout(tmp_path, capsys):
+    import json
+    import shutil
+
+    from skradnod.datasets import make_lidc_cohort
+
+    cohort = make_lidc_cohort(tmp_path / "cohort", n_samples=24, lazy=True)
+    root = tmp_path / "layout"
+    manifest = cohort.manifest
+    for _, row in manifest.iterrows():
+        folder = root / str(row["malignancy"])
+        folder.mkdir(parents=True, exist_ok=True)
+        for kind in ("full", "nodule"):
+            shutil.copy(tmp_path / "cohort" / row[kind],
+                        folder / f"{row['id']}_{kind}.nrrd")
+    # labels.csv adds the patients and the ratings the oracle row needs.
+    labels = manifest.drop(columns=["full", "nodule"]).rename(columns={"id": "name"})
+    labels.to_csv(root / "labels.csv", index=False)
+    out = tmp_path / "res"
+    assert main(["reproduce", str(root), "--rows", "majority,semantic_oracle",
+                 "--task", "binary", "--preset", "quick", "--cv", "3",
+                 "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "read the folder layout class-folders" in printed
+    n_patients = manifest["patient_id"].nunique()
+    assert f"24 pairs from {n_patients} patients" in printed
+    rows = {r["key"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
+    binary = (manifest["malignancy"] >= 4).astype(int).to_numpy()
+    share = np.bincount(binary).max() / len(binary)
+    assert rows["nodule/majority"]["accuracy"] == pytest.approx(share)
+    assert rows["nodule/semantic_oracle"]["status"] == "ok"
+
+
+def test_own_data_page_example_runs(capsys):
+    # The folder-layout example of docs/own_data.rst prints what it says.
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).parent.parent / "docs" / "own_data.rst").read_text()
+    blocks = re.findall(r"\.\. code-block:: python\n\n((?:   .*\n|\n)+)", page)
+    example = next(b for b in blocks if "load_nodule_dataset(root)" in b)
+    code = "\n".join(line[3:] for line in example.splitlines())
+    exec(compile(code, "own_data.rst", "exec"), {})
+    expected = re.search(r"# (class-folders .*)", code).group(1)
+    assert capsys.readouterr().out.strip() == expected
