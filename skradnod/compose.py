@@ -148,6 +148,11 @@ class FusionClassifier(BaseNetClassifier):
         small nets or parallel fits).
     verbose : int, default=0
         1 prints a per-epoch table, 2 adds a progress bar.
+    precision : {"auto", "32", "bf16", "fp16"}, default="auto"
+        Mixed precision ("auto": bfloat16 on a CUDA device that supports it,
+        float32 elsewhere, so CPU results are unchanged).
+    compile : bool, default=False
+        Compile the module with ``torch.compile``.
     **kwargs
         Further skorch parameters (``module__dropout``, ...).
 
@@ -227,6 +232,8 @@ class FusionClassifier(BaseNetClassifier):
         random_state=None,
         n_jobs=None,
         verbose=0,
+        precision="auto",
+        compile=False,
         **kwargs,
     ):
         super().__init__(
@@ -245,6 +252,8 @@ class FusionClassifier(BaseNetClassifier):
             random_state=random_state,
             n_jobs=n_jobs,
             verbose=verbose,
+            precision=precision,
+            compile=compile,
             **kwargs,
         )
         self.transformers = transformers

@@ -20,12 +20,17 @@ from skorch.utils import to_tensor
 from ..model_selection import ValidationSplit
 from ..nn import ConvAutoencoder
 from ._base import BaseNetClassifier, BatchCollate, NetDataset, resolve_device
+from ._speed import SPEED_PARAMETER_CONSTRAINTS, SpeedMixin
 
 __all__ = ["AutoencoderEmbedding"]
 
 
-class _ReconstructionNet(NeuralNet):
+class _ReconstructionNet(SpeedMixin, NeuralNet):
     """skorch net whose target is its own (possibly augmented) input batch."""
+
+    def __init__(self, *args, precision="32", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.precision = precision
 
     def infer(self, x, groups=None, **fit_params):
         # groups are for the validation split (train_split) only.
@@ -45,7 +50,7 @@ class _ReconstructionNet(NeuralNet):
             if len(dataset) > 1 and len(dataset) % kwargs["batch_size"] == 1:
                 kwargs.setdefault("drop_last", True)
         iterator = self.iterator_train if training else self.iterator_valid
-        return iterator(dataset, **kwargs)
+        return self.build_loader(iterator, dataset, training=training, **kwargs)
 
 
 class AutoencoderEmbedding(
@@ -96,6 +101,11 @@ class AutoencoderEmbedding(
         Seeds initialisation, split, batch order and augmentation.
     verbose : int, default=0
         1 prints skorch's per-epoch table.
+    precision : {"auto", "32", "bf16", "fp16"}, default="auto"
+        Mixed precision of training ("auto": bfloat16 on a CUDA device that
+        supports it, float32 elsewhere, so CPU results are unchanged).
+    compile : bool, default=False
+        Compile the autoencoder with ``torch.compile``.
 
     Attributes
     ----------
@@ -141,6 +151,7 @@ class AutoencoderEmbedding(
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        **SPEED_PARAMETER_CONSTRAINTS,
     }
 
     def __init__(
@@ -161,6 +172,8 @@ class AutoencoderEmbedding(
         device="auto",
         random_state=None,
         verbose=0,
+        precision="auto",
+        compile=False,
     ):
         self.latent_dim = latent_dim
         self.channels = channels
@@ -177,6 +190,8 @@ class AutoencoderEmbedding(
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.precision = precision
+        self.compile = compile
 
     # The recipe's image-batch check (equal sizes, float32, lazy kept lazy).
     _check_images = BaseNetClassifier._check_X
@@ -266,6 +281,8 @@ class AutoencoderEmbedding(
             iterator_valid__num_workers=self.num_workers,
             device=self.device_,
             verbose=self.verbose,
+            precision=self.precision,
+            compile=self.compile,
         )
         with torch.random.fork_rng(devices=[]):
             if self.random_state is not None:

@@ -46,6 +46,7 @@ from skorch.utils import get_map_location, is_dataset, to_device, to_tensor
 from ..callbacks import BatchNormRecalibration
 from ..model_selection import ValidationSplit
 from ..utils import LazyImageBatch, check_image_batch
+from ._speed import SPEED_PARAMETER_CONSTRAINTS, SpeedMixin
 
 __all__ = [
     "BaseNetClassifier",
@@ -223,8 +224,12 @@ class BatchCollate:
         X = _stack(xs)
         y = torch.as_tensor(np.asarray(ys))
         if self.augment:
-            X = _augment(X, self.rotation)
+            X, y = self.augment_batch(X, y)
         return X, y
+
+    def augment_batch(self, X, y):
+        """Augment a collated batch (on any device; the nets call it on CUDA)."""
+        return _augment(X, self.rotation), y
 
 
 # --------------------------------------------------------------------------- #
@@ -236,7 +241,7 @@ def _valid_accuracy(net, X, y):
     return float(np.mean(proba.argmax(axis=1) == np.asarray(y)))
 
 
-class BaseNetClassifier(NeuralNetClassifier):
+class BaseNetClassifier(SpeedMixin, NeuralNetClassifier):
     """skorch classifier with skradnod's training recipe (method step 10).
 
     Subclasses set the default ``module`` and how ``X`` is checked; everything
@@ -283,7 +288,16 @@ class BaseNetClassifier(NeuralNetClassifier):
     device : str, default="auto"
         Torch device; "auto" picks CUDA when available, else CPU, at fit time
         (``device_``), and stays "auto" in ``get_params``. A net trained on CUDA
-        loads (unpickles) on a CPU-only machine.
+        loads (unpickles) on a CPU-only machine. On CUDA the data path is made
+        fast automatically (pinned memory, channels-last, augmentation on the
+        GPU, persistent loader workers; see :mod:`skradnod.models._speed`).
+    precision : {"auto", "32", "bf16", "fp16"}, default="auto"
+        Mixed precision (:func:`torch.autocast`; "fp16" adds gradient scaling).
+        "auto" is "bf16" on a CUDA device that supports it, else "32": CPU
+        training stays float32 and gives the same model for the same seed.
+    compile : bool, default=False
+        Compile the module with :func:`torch.compile` (skorch's parameter;
+        ``compile__<arg>`` passes arguments). Pays off on long GPU runs.
     random_state : int, RandomState instance or None, default=None
         Seeds the weight initialisation, the validation split, the batch
         order and the augmentation: the same seed gives the same model on CPU.
@@ -378,6 +392,7 @@ class BaseNetClassifier(NeuralNetClassifier):
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
+        **SPEED_PARAMETER_CONSTRAINTS,
     }
 
     def __init__(
@@ -398,6 +413,8 @@ class BaseNetClassifier(NeuralNetClassifier):
         random_state=None,
         n_jobs=None,
         verbose=0,
+        precision="auto",
+        compile=False,
         **kwargs,
     ):
         kwargs.setdefault("criterion", torch.nn.CrossEntropyLoss)
@@ -410,8 +427,10 @@ class BaseNetClassifier(NeuralNetClassifier):
             batch_size=batch_size,
             device=device,
             verbose=verbose,
+            compile=compile,
             **kwargs,
         )
+        self.precision = precision
         self.patience = patience
         self.lr_patience = lr_patience
         self.lr_factor = lr_factor
@@ -832,7 +851,7 @@ class BaseNetClassifier(NeuralNetClassifier):
             # trailing singleton (a different sample each epoch when shuffled).
             if len(dataset) > 1 and len(dataset) % kwargs["batch_size"] == 1:
                 kwargs.setdefault("drop_last", True)
-        return iterator(dataset, **kwargs)
+        return self.build_loader(iterator, dataset, training=training, **kwargs)
 
     def _validation_split(self):
         """The default early-stopping split (``valid_size``), patient-grouped."""

@@ -46,12 +46,16 @@ def augment_with_centres(x, centres, *, rotation=15.0, generator=None):
     shape = (n,) + (1,) * (x.ndim - 1)
     hflip = torch.rand(n, generator=generator) < 0.5
     vflip = torch.rand(n, generator=generator) < 0.5
+    # Random numbers come from the CPU generator, then move to the batch's
+    # device (the nets augment on the GPU when they train there).
+    hflip, vflip = hflip.to(x.device), vflip.to(x.device)
     x = torch.where(hflip.view(shape), x.flip(-1), x)
     x = torch.where(vflip.view(shape), x.flip(-2), x)
     centres[:, 0] = torch.where(hflip, 1 - centres[:, 0], centres[:, 0])
     centres[:, 1] = torch.where(vflip, 1 - centres[:, 1], centres[:, 1])
     if rotation:
         angle = (torch.rand(n, generator=generator) * 2 - 1) * np.deg2rad(rotation)
+        angle = angle.to(x.device)
         cos, sin = torch.cos(angle), torch.sin(angle)
         zero = torch.zeros_like(angle)
         theta = torch.stack(
@@ -87,10 +91,16 @@ class CentreCollate:
         xs, ys = zip(*batch)
         X = torch.from_numpy(np.stack(xs))
         y = torch.as_tensor(np.asarray(ys))
-        if self.augment and y.ndim == 2:
-            X, centres = augment_with_centres(X, y[:, 1:], rotation=self.rotation)
-            y = torch.cat([y[:, :1], centres], dim=1)
+        if self.augment:
+            X, y = self.augment_batch(X, y)
         return X, y
+
+    def augment_batch(self, X, y):
+        """Augment images and centre targets (on any device)."""
+        if y.ndim != 2:
+            return X, y
+        X, centres = augment_with_centres(X, y[:, 1:], rotation=self.rotation)
+        return X, torch.cat([y[:, :1], centres], dim=1)
 
 
 def _valid_class_accuracy(net, X, y):
@@ -141,7 +151,8 @@ class CenterRegressionClassifier(BaseNetClassifier):
     **kwargs
         Every parameter of the recipe (``lr``, ``max_epochs``, ``patience``,
         ``class_weight``, ``valid_size``, ``augment``, ``rotation``,
-        ``device``, ``random_state``, ``verbose``) and any skorch parameter.
+        ``device``, ``random_state``, ``verbose``, ``precision``, ``compile``)
+        and any skorch parameter.
 
     Attributes
     ----------

@@ -55,6 +55,11 @@ class NoduleCNNClassifier(BaseNetClassifier):
         small nets or parallel fits).
     verbose : int, default=0
         1 prints a per-epoch table, 2 adds a progress bar.
+    precision : {"auto", "32", "bf16", "fp16"}, default="auto"
+        Mixed precision ("auto": bfloat16 on a CUDA device that supports it,
+        float32 elsewhere, so CPU results are unchanged).
+    compile : bool, default=False
+        Compile the module with ``torch.compile``.
     **kwargs
         Further skorch parameters (``iterator_train__num_workers``,
         ``optimizer__weight_decay``, ``callbacks``, ...).
@@ -109,6 +114,8 @@ class NoduleCNNClassifier(BaseNetClassifier):
         random_state=None,
         n_jobs=None,
         verbose=0,
+        precision="auto",
+        compile=False,
         **kwargs,
     ):
         super().__init__(
@@ -127,6 +134,8 @@ class NoduleCNNClassifier(BaseNetClassifier):
             random_state=random_state,
             n_jobs=n_jobs,
             verbose=verbose,
+            precision=precision,
+            compile=compile,
             **kwargs,
         )
 
@@ -171,6 +180,11 @@ class FeatureNetClassifier(BaseNetClassifier):
         small nets or parallel fits).
     verbose : int, default=0
         1 prints a per-epoch table.
+    precision : {"auto", "32", "bf16", "fp16"}, default="auto"
+        Mixed precision ("auto": bfloat16 on a CUDA device that supports it,
+        float32 elsewhere, so CPU results are unchanged).
+    compile : bool, default=False
+        Compile the module with ``torch.compile``.
     **kwargs
         Further skorch parameters.
 
@@ -223,6 +237,8 @@ class FeatureNetClassifier(BaseNetClassifier):
         random_state=None,
         n_jobs=None,
         verbose=0,
+        precision="auto",
+        compile=False,
         **kwargs,
     ):
         # Augmentation is for images; a feature table has none to flip.
@@ -241,6 +257,8 @@ class FeatureNetClassifier(BaseNetClassifier):
             random_state=random_state,
             n_jobs=n_jobs,
             verbose=verbose,
+            precision=precision,
+            compile=compile,
             **kwargs,
         )
 

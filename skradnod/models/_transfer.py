@@ -42,7 +42,8 @@ class TransferClassifier(BaseNetClassifier):
     **kwargs
         Every parameter of the recipe (``lr``, ``max_epochs``, ``patience``,
         ``class_weight``, ``valid_size``, ``augment``, ``device``,
-        ``random_state``, ``verbose``) and any skorch parameter.
+        ``random_state``, ``verbose``, ``precision``, ``compile``) and any
+        skorch parameter.
 
     Attributes
     ----------
