@@ -129,8 +129,11 @@ class FusionClassifier(BaseNetClassifier):
         ReduceLROnPlateau patience.
     lr_factor : float, default=0.5
         ReduceLROnPlateau factor.
-    class_weight : "balanced", dict or None, default="balanced"
-        Cross-entropy class weights, normalised to sum to 1.
+    class_weight : "balanced", "sqrt", dict or None, default="sqrt"
+        Cross-entropy class weights, normalised to sum to 1 ("sqrt": inverse
+        square root of the class frequencies, as for
+        :class:`~skradnod.models.NoduleCNNClassifier`; "balanced" is the
+        method's step 6).
     valid_size : float or None, default=0.2
         Validation fraction of the net's training rows (stratified; grouped when
         ``fit`` gets ``groups``).
@@ -224,7 +227,7 @@ class FusionClassifier(BaseNetClassifier):
         patience=10,
         lr_patience=5,
         lr_factor=0.5,
-        class_weight="balanced",
+        class_weight="sqrt",
         valid_size=0.2,
         augment=True,
         rotation=15.0,

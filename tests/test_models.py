@@ -370,3 +370,20 @@ def test_feature_net_in_a_pipeline_under_grid_search():
     best = search.best_estimator_[-1]
     assert best.module_.layer1[0].out_features == best.get_params()["module__hidden"]
     assert clone(best).get_params()["module__hidden"] in (8, 16)
+
+
+def test_sqrt_class_weight_is_the_square_root_of_balanced():
+    import numpy as np
+
+    from skradnod.models import NoduleCNNClassifier
+
+    rng = np.random.RandomState(0)
+    X = rng.rand(70, 16, 16).astype(np.float32)
+    y = np.repeat([1, 3, 5], [10, 40, 20])
+    clf = NoduleCNNClassifier(module__width=4, max_epochs=1, random_state=0,
+                              n_jobs=1, valid_size=None).fit(X, y)
+    # frequencies 1/7, 4/7, 2/7 -> weights proportional to sqrt(7/1, 7/4, 7/2)
+    expected = np.sqrt([1 / 10, 1 / 40, 1 / 20])
+    np.testing.assert_allclose(clf.class_weight_, expected / expected.sum())
+    balanced = clf.set_params(class_weight="balanced").fit(X, y).class_weight_
+    np.testing.assert_allclose(balanced, [4 / 7, 1 / 7, 2 / 7])

@@ -270,11 +270,14 @@ class BaseNetClassifier(SpeedMixin, NeuralNetClassifier):
         learning rate constant.
     lr_factor : float, default=0.5
         ReduceLROnPlateau factor.
-    class_weight : "balanced", dict or None, default="balanced"
+    class_weight : "balanced", "sqrt", dict or None, default="balanced"
         Cross-entropy class weights. "balanced": inversely proportional to the
-        class frequencies in ``y`` (method step 6); a dict maps labels (as given
-        to ``fit``) to weights, missing labels weigh 1. Either way the weights
-        are normalised to sum to 1 (``class_weight_``). None: unweighted.
+        class frequencies in ``y`` (method step 6); "sqrt": inversely
+        proportional to their square roots, between "balanced" and None (the
+        nodule nets' default, see :class:`~skradnod.models.NoduleCNNClassifier`);
+        a dict maps labels (as given to ``fit``) to weights, missing labels
+        weigh 1. Either way the weights are normalised to sum to 1
+        (``class_weight_``). None: unweighted.
     valid_size : float or None, default=0.2
         Fraction of the training data held out for the validation loss,
         stratified by class, and grouped when ``fit`` gets ``groups`` (no
@@ -384,7 +387,7 @@ class BaseNetClassifier(SpeedMixin, NeuralNetClassifier):
         "patience": [Interval(Integral, 1, None, closed="left"), None],
         "lr_patience": [Interval(Integral, 0, None, closed="left"), None],
         "lr_factor": [Interval(Real, 0, 1, closed="neither")],
-        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "class_weight": [StrOptions({"balanced", "sqrt"}), dict, None],
         "valid_size": [Interval(Real, 0, 1, closed="neither"), None],
         "augment": ["boolean"],
         "rotation": [Interval(Real, 0, 180, closed="both")],
@@ -696,12 +699,14 @@ class BaseNetClassifier(SpeedMixin, NeuralNetClassifier):
         if self.class_weight is None:
             return None
         n_classes = len(self.classes_)
-        if self.class_weight == "balanced":
+        if self.class_weight in ("balanced", "sqrt"):
             present = np.unique(y_encoded)
             weight = np.zeros(n_classes)
             weight[present] = compute_class_weight(
                 "balanced", classes=present, y=y_encoded
             )
+            if self.class_weight == "sqrt":
+                weight = np.sqrt(weight)
         else:
             unknown = set(self.class_weight) - set(self.classes_.tolist())
             if unknown:
