@@ -20,11 +20,12 @@ from skorch.utils import to_tensor
 
 from ..nn import ConvAutoencoder
 from ._base import BaseNetClassifier, BatchCollate, NetDataset, resolve_device
+from ._state import TrainingStateMixin
 
 __all__ = ["AutoencoderEmbedding"]
 
 
-class _ReconstructionNet(NeuralNet):
+class _ReconstructionNet(TrainingStateMixin, NeuralNet):
     """skorch net whose target is its own (possibly augmented) input batch."""
 
     def get_loss(self, y_pred, y_true, X=None, training=False):

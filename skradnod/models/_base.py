@@ -49,6 +49,7 @@ from skorch.callbacks import (
 from skorch.utils import get_map_location, is_dataset, to_device, to_tensor
 
 from ..utils import LazyImageBatch, check_image_batch
+from ._state import TrainingStateMixin
 
 __all__ = [
     "BaseNetClassifier",
@@ -239,7 +240,7 @@ def _valid_accuracy(net, X, y):
     return float(np.mean(proba.argmax(axis=1) == np.asarray(y)))
 
 
-class BaseNetClassifier(NeuralNetClassifier):
+class BaseNetClassifier(TrainingStateMixin, NeuralNetClassifier):
     """skorch classifier with skradnod's training recipe (method step 10).
 
     Subclasses set the default ``module`` and how ``X`` is checked; everything
@@ -351,6 +352,12 @@ class BaseNetClassifier(NeuralNetClassifier):
 
     ``fit(X, y, groups=None)`` passes ``groups`` only to the validation split,
     never to the module.
+
+    A pickled net (``joblib.dump``) holds the trained weights but not the
+    optimizer state, which is twice their size for AdamW and is needed only to
+    resume training; an unpickled net gets a fresh optimizer. Set
+    ``warm_start=True`` before pickling to keep it (see
+    :class:`~skradnod.models._state.TrainingStateMixin`).
     """
 
     _parameter_constraints: dict = {
