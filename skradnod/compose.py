@@ -161,7 +161,8 @@ class FusionClassifier(BaseNetClassifier):
     n_dropped_ : int
         Number of training rows dropped by the branch samplers.
     input_shapes_ : dict
-        Per-sample shape of each branch output.
+        Per-sample shape of each branch output; ``predict`` rejects other
+        shapes (e.g. an image branch without its ``Resize``).
     n_features_in_ : int
         Number of columns of ``X`` in fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -380,6 +381,12 @@ class FusionClassifier(BaseNetClassifier):
                     f"Column {columns!r} is not in X (columns: {list(X.columns)})."
                 )
             return X[columns]
+        if hasattr(X, "columns") and isinstance(columns, list):
+            missing = [c for c in columns if isinstance(c, str) and c not in X.columns]
+            if missing:
+                raise ValueError(
+                    f"Columns {missing} are not in X (columns: {list(X.columns)})."
+                )
         return _safe_indexing(X, columns, axis=1)
 
     def _check_frame(self, X, reset):
@@ -409,12 +416,27 @@ class FusionClassifier(BaseNetClassifier):
                 self.feature_names_in_ = np.asarray(X.columns, dtype=object)
             elif hasattr(self, "feature_names_in_"):
                 del self.feature_names_in_
-        elif n_columns != self.n_features_in_:
+        elif n_columns != self.n_features_in_ and not self._selects_by_name(X):
             raise ValueError(
                 f"X has {n_columns} features, but {type(self).__name__} is "
                 f"expecting {self.n_features_in_} features as input."
             )
         return X, n_samples
+
+    def _selects_by_name(self, X):
+        """Whether every branch picks columns of a DataFrame by name.
+
+        Then, as in ColumnTransformer, a new X needs only the selected columns
+        (each one missing is an error naming it, from ``_select``); extra or
+        absent unused columns do not matter.
+        """
+        if not (hasattr(X, "columns") and hasattr(self, "feature_names_in_")):
+            return False
+        for _, _, columns in self.transformers_:
+            names = [columns] if isinstance(columns, str) else columns
+            if names is None or not all(isinstance(c, str) for c in names):
+                return False
+        return True
 
     def _fit_branches(self, X, y, groups):
         """Fit clones of the branches; return the net's inputs, y and groups."""
@@ -558,6 +580,14 @@ class FusionClassifier(BaseNetClassifier):
             if transformer != "passthrough":
                 data = transformer.transform(data)
             inputs[name] = _as_net_input(data, name)
+            fitted = self.input_shapes_.get(name)
+            if fitted is not None and np.shape(inputs[name])[1:] != fitted:
+                raise ValueError(
+                    f"Branch {name!r} was fitted on samples of shape {fitted}, but "
+                    f"gives samples of shape {np.shape(inputs[name])[1:]} for X "
+                    "(sample 0 on). New data must be prepared as the training "
+                    "data were."
+                )
         return inputs
 
     def get_module_params_from_data(self):

@@ -102,6 +102,12 @@ class AutoencoderEmbedding(
         Per-epoch ``train_loss`` (and ``valid_loss``).
     input_size_ : tuple of int
         ``(H, W)`` of the training images; transform needs the same size.
+    input_shape_ : tuple of int
+        Same as ``input_size_`` (the shared input contract).
+    input_range_ : tuple of float or None
+        ``(min, max)`` of the training images' values; ``transform`` rejects a
+        sample more than one range width outside it (e.g. raw HU after
+        fitting on [0, 1]).
     device_ : str
         Device used.
     n_features_out_ : int
@@ -177,6 +183,7 @@ class AutoencoderEmbedding(
 
     # The recipe's image-batch check (equal sizes, float32, lazy kept lazy).
     _check_images = BaseNetClassifier._check_X
+    _input_contract = BaseNetClassifier._input_contract
 
     def _callbacks(self, monitor):
         callbacks = []

@@ -49,6 +49,7 @@ from skorch.callbacks import (
 from skorch.utils import get_map_location, is_dataset, to_device, to_tensor
 
 from ..utils import LazyImageBatch, check_image_batch
+from ._contract import check_contract, record_contract
 from ._state import TrainingStateMixin
 
 __all__ = [
@@ -320,6 +321,14 @@ class BaseNetClassifier(TrainingStateMixin, NeuralNetClassifier):
         The trained network.
     history_ : skorch.History
         Per-epoch losses and scores.
+    input_shape_ : tuple of int
+        Size ``(H, W)`` of the training images (image nets); ``predict``
+        rejects other sizes, naming the sample.
+    input_range_ : tuple of float or None
+        ``(min, max)`` of the training images' values (None after a lazy
+        fit); ``predict`` rejects a sample more than one range width outside
+        it (raw HU after fitting on [0, 1]), see
+        :mod:`skradnod.models._contract`.
 
     Notes
     -----
@@ -511,6 +520,7 @@ class BaseNetClassifier(TrainingStateMixin, NeuralNetClassifier):
         """Validate an image batch; return a float32 3D array or a lazy batch."""
         batch = check_image_batch(X, allow_lazy=True)
         if isinstance(batch, LazyImageBatch):
+            self._input_contract(batch, reset)
             return batch
         if isinstance(batch, list):
             shapes = [image.shape for image in batch]
@@ -522,7 +532,16 @@ class BaseNetClassifier(TrainingStateMixin, NeuralNetClassifier):
                         "them first (skradnod.preprocessing.Resize)."
                     )
             batch = np.stack(batch)
-        return np.asarray(batch, dtype=np.float32)
+        batch = np.asarray(batch, dtype=np.float32)
+        self._input_contract(batch, reset)
+        return batch
+
+    def _input_contract(self, X, reset):
+        # Image size and value range seen in fit; predict rejects others.
+        if reset:
+            record_contract(self, X)
+        else:
+            check_contract(self, X)
 
     def _check_y(self, y, n_samples):
         y = column_or_1d(y, warn=True)
@@ -550,7 +569,9 @@ class BaseNetClassifier(TrainingStateMixin, NeuralNetClassifier):
             Training inputs.
         y : array-like of shape (n_samples,)
             Labels (e.g. ratings 1-5, or 0/1); ``predict`` returns them as
-            given.
+            given. Any class labels are accepted: a net is a generic
+            classifier, and the 1-5 malignancy scale is checked where the data
+            enter (``load_nodule_dataset``'s manifest check).
         groups : array-like of shape (n_samples,) or None, default=None
             Patient ids; the validation split then keeps each patient on one
             side.
