@@ -7,6 +7,7 @@ import scipy.sparse as sp
 from sklearn.base import _fit_context, clone
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch, _safe_indexing
+from sklearn.utils._set_output import _safe_set_output
 from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d
 from skorch.helper import SliceDict
 
@@ -320,6 +321,27 @@ class FusionClassifier(BaseNetClassifier):
                 self._branch(name).set_params(**sub_params)
         if net_params:
             super().set_params(**net_params)
+        return self
+
+    def set_output(self, *, transform=None):
+        """Set the output container of every branch, as ColumnTransformer does.
+
+        Tabular branches then return DataFrames (which the net reads as
+        arrays); image branches keep returning image batches.
+
+        Parameters
+        ----------
+        transform : {"default", "pandas", "polars"} or None, default=None
+            Passed to each branch's ``set_output``.
+
+        Returns
+        -------
+        self : FusionClassifier
+        """
+        fitted = getattr(self, "transformers_", [])
+        for _, transformer, _ in [*self.transformers, *fitted]:
+            if transformer != "passthrough":
+                _safe_set_output(transformer, transform=transform)
         return self
 
     def _replace_branch(self, name, transformer):

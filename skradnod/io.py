@@ -11,6 +11,7 @@ from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
 from .utils._batch import (
+    ArrayOutputMixin,
     LazyImageBatch,
     _check_image,
     check_image_batch,
@@ -411,7 +412,9 @@ def load_nodule_dataset(path, *, lazy=False):
     )
 
 
-class NrrdLoader(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
+class NrrdLoader(
+    ArrayOutputMixin, TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
+):
     """Read an image batch of NRRD paths into arrays; arrays pass through.
 
     Put it first in a pipeline so that a pipeline fitted on arrays also runs on

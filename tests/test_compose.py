@@ -297,3 +297,15 @@ def test_image_branch_of_another_size_is_rejected():
     bigger = frame.assign(nodule=[np.pad(im, 4) for im in frame["nodule"]])
     with pytest.raises(ValueError, match=r"'image'.*\(32, 32\).*\(40, 40\)"):
         clf.predict(bigger)
+
+
+def test_set_output_pandas_reaches_the_branches():
+    frame, y, _ = make_frame(24)
+    clf = FusionClassifier(branches(), **FAST, random_state=0)
+    clf.set_output(transform="pandas")
+    clf.fit(frame, y)
+    columns = ["marker", "f1", "f2"]
+    features = clf.named_transformers_["features"].transform(frame[columns])
+    assert isinstance(features, pd.DataFrame)
+    assert list(features.columns) == columns
+    assert clf.predict(frame).shape == (24,)

@@ -647,7 +647,10 @@ class BaseNetClassifier(TrainingStateMixin, NeuralNetClassifier):
             groups = column_or_1d(groups)
             if len(groups) != n_samples:
                 raise ValueError(
-                    f"groups has {len(groups)} entries but X has {n_samples} samples."
+                    f"groups has {len(groups)} entries but X has {n_samples} "
+                    "samples. If a sampler earlier in the pipeline dropped rows, "
+                    "build it with skradnod.pipeline.make_pipeline, which "
+                    "resamples groups with the rows."
                 )
         return X, y_encoded, groups
 
