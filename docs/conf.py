@@ -43,6 +43,7 @@ _FOREIGN_BASES = [
     "NeuralNet", "NeuralNetClassifier", "NeuralNetRegressor", "Module",
     "Sequential", "Callback", "Sequence", "Reversible", "Collection", "Sized",
     "Iterable", "Container", "RuntimeError", "Exception", "BaseException",
+    "Pipeline", "_BaseComposition",
 ]
 autodoc_default_options = {
     "members": True,

@@ -18,6 +18,8 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 __all__ = ["DEMO_SIZES", "main"]
 
 # What ``skradnod demo`` runs at each size. Measured on the 2-core development
@@ -308,6 +310,41 @@ def _check_device(device):
         raise UserError(f"--device {device}: {exc}") from None
 
 
+def _check_out_dir(path, option):
+    """Refuse an output path that names an existing file (not a folder)."""
+    path = Path(path)
+    for part in (path, *path.parents):
+        if part.exists():
+            if not part.is_dir():
+                raise UserError(
+                    f"{option} {path}: {part} exists and is a file, not a folder; "
+                    "name a folder (new or existing)."
+                )
+            return path
+    return path
+
+
+def _check_cv_fits(cv, data):
+    """Refuse a fold count the data cannot fill: every fold would fail alike."""
+    if data.groups is not None:
+        n_units, units = len(set(data.groups)), "patients"
+    else:
+        n_units, units = len(data.target), "samples"
+    if cv > n_units:
+        raise UserError(
+            f"--cv {cv}: the data set has {n_units} {units}, too few for {cv} "
+            f"folds (every test fold needs at least one of them); use --cv "
+            f"{min(5, n_units)} or at most {n_units}."
+        )
+    if data.groups is None:
+        largest = int(np.bincount(np.asarray(data.target, dtype=int)).max())
+        if cv > largest:
+            raise UserError(
+                f"--cv {cv}: the largest class has {largest} samples, too few "
+                f"for {cv} stratified folds; use --cv {largest} or fewer."
+            )
+
+
 def _print_results(results, out, wall, stream):
     from .experiments import format_tables
 
@@ -363,6 +400,7 @@ def _demo(args, stream):
             file=stream,
         )
     params = _row_params(args)
+    out = _check_out_dir(args.out, "--out")
     start = time.perf_counter()
     # All 6,859 full slices take 3.6 GB in memory; at full size read them lazily.
     data = make_lidc_cohort(
@@ -371,7 +409,6 @@ def _demo(args, stream):
         random_state=args.seed,
         lazy=args.size == "full",
     )
-    out = Path(args.out)
     results = run_experiments(
         data,
         rows=config["rows"],
@@ -403,11 +440,13 @@ def _reproduce(args, stream):
     if args.cv < 2:
         raise UserError(f"--cv must be at least 2; got {args.cv}.")
     params = _row_params(args)
+    out = _check_out_dir(args.out, "--out")
     start = time.perf_counter()
     try:
         data = load_nodule_dataset(args.data, lazy=args.lazy)
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from None
+    _check_cv_fits(args.cv, data)
     if data.get("layout", "manifest.csv") != "manifest.csv":
         print(f"No manifest.csv in {args.data}: read the folder layout "
               f"{data.layout} (skradnod make-manifest writes it out).", file=stream)
@@ -431,7 +470,6 @@ def _reproduce(args, stream):
             "on a CPU expect hours. --preset demo or quick runs smaller models.",
             file=stream,
         )
-    out = Path(args.out)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*no patient ids")
         results = run_experiments(
@@ -456,6 +494,7 @@ def _make_cohort(args, stream):
 
     if args.n_samples is not None and args.n_samples < 1:
         raise UserError(f"--n-samples must be positive; got {args.n_samples}.")
+    _check_out_dir(args.out, "OUT")
     start = time.perf_counter()
     try:
         data = make_lidc_cohort(

@@ -8,6 +8,7 @@ from sklearn import get_config
 from sklearn.base import _fit_context, clone
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch, _safe_indexing
+from sklearn.utils._set_output import _safe_set_output
 from sklearn.utils.metadata_routing import MethodMapping, process_routing
 from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d
 from skorch.helper import SliceDict
@@ -171,7 +172,8 @@ class FusionClassifier(BaseNetClassifier):
     n_dropped_ : int
         Number of training rows dropped by the branch samplers.
     input_shapes_ : dict
-        Per-sample shape of each branch output.
+        Per-sample shape of each branch output; ``predict`` rejects other
+        shapes (e.g. an image branch without its ``Resize``).
     n_features_in_ : int
         Number of columns of ``X`` in fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -335,6 +337,27 @@ class FusionClassifier(BaseNetClassifier):
             super().set_params(**net_params)
         return self
 
+    def set_output(self, *, transform=None):
+        """Set the output container of every branch, as ColumnTransformer does.
+
+        Tabular branches then return DataFrames (which the net reads as
+        arrays); image branches keep returning image batches.
+
+        Parameters
+        ----------
+        transform : {"default", "pandas", "polars"} or None, default=None
+            Passed to each branch's ``set_output``.
+
+        Returns
+        -------
+        self : FusionClassifier
+        """
+        fitted = getattr(self, "transformers_", [])
+        for _, transformer, _ in [*self.transformers, *fitted]:
+            if transformer != "passthrough":
+                _safe_set_output(transformer, transform=transform)
+        return self
+
     def _replace_branch(self, name, transformer):
         # A new list, as ColumnTransformer does: the caller's list stays intact.
         self.transformers = [
@@ -394,6 +417,12 @@ class FusionClassifier(BaseNetClassifier):
                     f"Column {columns!r} is not in X (columns: {list(X.columns)})."
                 )
             return X[columns]
+        if hasattr(X, "columns") and isinstance(columns, list):
+            missing = [c for c in columns if isinstance(c, str) and c not in X.columns]
+            if missing:
+                raise ValueError(
+                    f"Columns {missing} are not in X (columns: {list(X.columns)})."
+                )
         return _safe_indexing(X, columns, axis=1)
 
     def _check_frame(self, X, reset):
@@ -423,12 +452,27 @@ class FusionClassifier(BaseNetClassifier):
                 self.feature_names_in_ = np.asarray(X.columns, dtype=object)
             elif hasattr(self, "feature_names_in_"):
                 del self.feature_names_in_
-        elif n_columns != self.n_features_in_:
+        elif n_columns != self.n_features_in_ and not self._selects_by_name(X):
             raise ValueError(
                 f"X has {n_columns} features, but {type(self).__name__} is "
                 f"expecting {self.n_features_in_} features as input."
             )
         return X, n_samples
+
+    def _selects_by_name(self, X):
+        """Whether every branch picks columns of a DataFrame by name.
+
+        Then, as in ColumnTransformer, a new X needs only the selected columns
+        (each one missing is an error naming it, from ``_select``); extra or
+        absent unused columns do not matter.
+        """
+        if not (hasattr(X, "columns") and hasattr(self, "feature_names_in_")):
+            return False
+        for _, _, columns in self.transformers_:
+            names = [columns] if isinstance(columns, str) else columns
+            if names is None or not all(isinstance(c, str) for c in names):
+                return False
+        return True
 
     def _fit_branches(self, X, y, groups, routed=None):
         """Fit clones of the branches; return the net's inputs, y and groups.
@@ -604,6 +648,14 @@ class FusionClassifier(BaseNetClassifier):
             if transformer != "passthrough":
                 data = transformer.transform(data)
             inputs[name] = _as_net_input(data, name)
+            fitted = self.input_shapes_.get(name)
+            if fitted is not None and np.shape(inputs[name])[1:] != fitted:
+                raise ValueError(
+                    f"Branch {name!r} was fitted on samples of shape {fitted}, but "
+                    f"gives samples of shape {np.shape(inputs[name])[1:]} for X "
+                    "(sample 0 on). New data must be prepared as the training "
+                    "data were."
+                )
         return inputs
 
     def get_module_params_from_data(self):

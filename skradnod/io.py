@@ -11,7 +11,13 @@ from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
 from ._layouts import LABELS_NAME, infer_manifest
-from .utils._batch import LazyImageBatch, check_image_batch, stack_images
+from .utils._batch import (
+    ArrayOutputMixin,
+    LazyImageBatch,
+    _check_image,
+    check_image_batch,
+    stack_images,
+)
 
 __all__ = [
     "NrrdLoader",
@@ -35,6 +41,12 @@ _SPACE_SIGN = {
     "left-anterior-superior": (1, -1),
     "LAS": (1, -1),
 }
+
+
+# The numpy types NRRD stores (pynrrd's map, by the dtype code without byte
+# order): signed and unsigned integers of 8-64 bits, float32 and float64.
+_NRRD_DTYPES = {"i1", "u1", "i2", "u2", "i4", "u4", "i8", "u8", "f4", "f8"}
+_NRRD_DTYPES_NAMES = {str(np.dtype(code)) for code in _NRRD_DTYPES}
 
 
 def _spacing_and_flips(header, ndim):
@@ -66,6 +78,30 @@ def _spacing_and_flips(header, ndim):
     return spacing, flips
 
 
+# NRRD axis kinds that index positions; any other kind (RGB-color, vector, list,
+# complex...) is an axis of per-pixel components.
+_DOMAIN_KINDS = {"domain", "space", "time", "none", "???"}
+
+
+def _vector_components(data, header):
+    """Number of per-pixel components of a 3D array read from NRRD, or None.
+
+    The file's ``kinds`` field decides when present; without it an array whose
+    fastest axis (last in C order) has 2-4 entries while the others are larger
+    is taken as a vector/colour image, as ITK and Slicer write them.
+    """
+    kinds = header.get("kinds")
+    if kinds is not None and len(kinds) == data.ndim:
+        # ``kinds`` lists the axes fastest first; C order lists them slowest first.
+        for axis, kind in zip(reversed(range(data.ndim)), kinds):
+            if kind is not None and str(kind).lower() not in _DOMAIN_KINDS:
+                return data.shape[axis]
+        return None
+    if 2 <= data.shape[-1] <= 4 and min(data.shape[:-1]) > 4:
+        return data.shape[-1]
+    return None
+
+
 def read_nrrd(path):
     """Read a 2D image (or a one-slice volume) from an NRRD file.
 
@@ -90,7 +126,8 @@ def read_nrrd(path):
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the file is not a readable NRRD, or holds neither a 2D image nor a
+        If the file is empty or not a readable NRRD, holds a vector or colour
+        image (several components per pixel), or holds neither a 2D image nor a
         volume with a single slice.
 
     Examples
@@ -107,14 +144,28 @@ def read_nrrd(path):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"NRRD file not found: {os.fspath(path)!r}")
+    if path.stat().st_size == 0:
+        raise ValueError(
+            f"Cannot read NRRD file {os.fspath(path)!r}: the file is empty (0 bytes); "
+            "it was probably not written completely. Write it again."
+        )
     try:
         data, header = nrrd.read(os.fspath(path), index_order="C")
     except Exception as exc:  # pynrrd raises several types for corrupt files
+        reason = str(exc) or f"{type(exc).__name__} with no message"
         raise ValueError(
-            f"Cannot read NRRD file {os.fspath(path)!r}: {exc}"
+            f"Cannot read NRRD file {os.fspath(path)!r}: {reason}"
         ) from exc
     header = dict(header)
     if data.ndim == 3:
+        components = _vector_components(data, header)
+        if components is not None:
+            raise ValueError(
+                f"NRRD file {os.fspath(path)!r} holds a vector or colour image "
+                f"({components} components per pixel, shape {data.shape}); "
+                "skradnod needs single-channel (grayscale CT) 2D images. Convert "
+                "it to one channel first."
+            )
         if data.shape[0] != 1:
             raise ValueError(
                 f"NRRD file {os.fspath(path)!r} holds a volume of {data.shape[0]} "
@@ -152,6 +203,12 @@ def write_nrrd(path, array, spacing=None, *, compression_level=9):
         gzip level, 1 (fastest) to 9 (smallest). The built-in cohort uses 1: on
         noisy CT slices level 9 is ~5x slower for files ~3 % smaller.
 
+    Raises
+    ------
+    ValueError
+        If ``array`` is not 2D, or its dtype is one NRRD cannot store (bool,
+        float16, complex): nothing is converted silently.
+
     Examples
     --------
     >>> import numpy as np, tempfile, os
@@ -162,6 +219,12 @@ def write_nrrd(path, array, spacing=None, *, compression_level=9):
     if array.ndim != 2:
         raise ValueError(
             f"write_nrrd writes 2D images; got shape {array.shape} for {path!r}."
+        )
+    if array.dtype.str[1:] not in _NRRD_DTYPES:
+        raise ValueError(
+            f"write_nrrd cannot store dtype {array.dtype} in {os.fspath(path)!r}: "
+            f"NRRD holds {', '.join(sorted(_NRRD_DTYPES_NAMES))}. Convert the "
+            "image first (e.g. bool -> uint8, float16 -> float32)."
         )
     header = {"encoding": "gzip"}
     if spacing is not None:
@@ -217,7 +280,40 @@ def _read_manifest(path):
             f"Manifest {os.fspath(manifest_path)!r}: malignancy must be an integer "
             f"1-5; {int(bad.sum())} row(s) are not, e.g. {rows}."
         )
+    if "patient_id" in manifest.columns:
+        empty = manifest["patient_id"].isna() | (
+            manifest["patient_id"].astype(str).str.strip() == ""
+        )
+        if empty.any():
+            ids = manifest.loc[empty, "id"].head(5).tolist()
+            raise ValueError(
+                f"Manifest {os.fspath(manifest_path)!r}: patient_id is empty in "
+                f"{int(empty.sum())} row(s), e.g. id={ids}. Give every row its "
+                "patient's id, or drop the patient_id column to run without "
+                "patient-grouped folds."
+            )
     return manifest, manifest_path.parent
+
+
+def _stack_exact(images):
+    """Stack images without changing a pixel: one dtype that holds them all.
+
+    Files of one data set may differ in dtype (uint8 crops beside int16 ones);
+    they are widened to ``np.result_type`` of all of them, never narrowed to the
+    first one's. Where even that cannot hold every value exactly (int64 beside
+    float32, say), the images keep their own dtypes in an object array.
+    """
+    dtypes = {image.dtype for image in images}
+    dtype = np.result_type(*dtypes)
+    if len(dtypes) > 1 and not all(
+        np.array_equal(image.astype(dtype).astype(image.dtype), image)
+        for image in images
+    ):
+        out = np.empty(len(images), dtype=object)
+        for i, image in enumerate(images):
+            out[i] = image
+        return out
+    return stack_images(images, dtype=dtype)
 
 
 def load_nodule_dataset(path, *, lazy=False):
@@ -240,7 +336,11 @@ def load_nodule_dataset(path, *, lazy=False):
     lazy : bool, default=False
         If True, ``frame``, ``full`` and ``nodule`` hold absolute paths and no
         image is read; every skradnod transformer accepts paths (see
-        :class:`NrrdLoader`). If False, images are read into memory.
+        :class:`NrrdLoader`). If False, images are read into memory, and no
+        pixel is changed: files of different dtypes are widened to one dtype
+        that holds them all (``numpy.result_type``; an object array of the
+        images in their own dtypes when none does), never cast to the first
+        file's.
 
     Returns
     -------
@@ -269,9 +369,10 @@ def load_nodule_dataset(path, *, lazy=False):
         For a missing manifest (in a folder of no known layout) or image file
         (naming the file and the row).
     ValueError
-        For a missing column, a label outside 1-5, or an unreadable or non-2D
-        image (naming the file and the row); in a folder without a manifest,
-        one error lists every unpaired file and pair without a label.
+        For a missing column, a label outside 1-5, an empty ``patient_id``, or
+        an unreadable, non-2D or non-finite (NaN/inf) image (naming the file
+        and the row); in a folder without a manifest, one error lists every
+        unpaired file and pair without a label.
 
     Examples
     --------
@@ -319,11 +420,13 @@ def load_nodule_dataset(path, *, lazy=False):
             for column, file in (("full", full_path), ("nodule", nodule_path)):
                 try:
                     image, _ = read_nrrd(file)
+                    # The same check a lazy batch makes when it reads the file.
+                    image = _check_image(image, len(images[column]), file)
                 except (ValueError, FileNotFoundError) as exc:
                     raise type(exc)(f"Manifest row id={row_id!r}: {exc}") from exc
                 images[column].append(image)
-        full = stack_images(images["full"], dtype=images["full"][0].dtype)
-        nodule = stack_images(images["nodule"], dtype=images["nodule"][0].dtype)
+        full = _stack_exact(images["full"])
+        nodule = _stack_exact(images["nodule"])
         if full.dtype != object:
             # frame cells hold one 2D array each
             full_cells = np.empty(len(full), dtype=object)
@@ -362,7 +465,9 @@ def load_nodule_dataset(path, *, lazy=False):
     )
 
 
-class NrrdLoader(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
+class NrrdLoader(
+    ArrayOutputMixin, TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
+):
     """Read an image batch of NRRD paths into arrays; arrays pass through.
 
     Put it first in a pipeline so that a pipeline fitted on arrays also runs on

@@ -14,16 +14,22 @@ import cv2
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .utils._batch import LazyImageBatch, check_image_batch, stack_images
+from ._chain import ImageChain
+from .utils._batch import (
+    ArrayOutputMixin,
+    LazyImageBatch,
+    check_image_batch,
+    stack_images,
+)
 
 __all__ = [
     "CLAHE",
     "BilateralFilter",
     "CenterCrop",
     "HUWindow",
+    "ImageChain",
     "Resize",
     "make_ct_preprocessor",
 ]
@@ -34,7 +40,9 @@ def _check_positive_pair(value, name):
         raise ValueError(f"{name} must be a pair of positive integers; got {value!r}.")
 
 
-class _ImageTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
+class _ImageTransformer(
+    ArrayOutputMixin, TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
+):
     """Base of the per-image, stateless transformers.
 
     Subclasses implement ``_transform_one(image) -> image`` (a 2D float32 array)
@@ -413,7 +421,7 @@ def make_ct_preprocessor(
     sigma_space=5.0,
     n_jobs=None,
 ):
-    """Build the method's preprocessing chain as a scikit-learn Pipeline.
+    """Build the method's preprocessing chain as an :class:`ImageChain`.
 
     Method steps 2 and 4: [resize →] clip HU to [min_hu, max_hu] and map to [0, 1]
     → CLAHE → bilateral filter. Each step keeps values in [0, 1], so the output is
@@ -438,9 +446,11 @@ def make_ct_preprocessor(
 
     Returns
     -------
-    pipeline : sklearn.pipeline.Pipeline
+    chain : ImageChain
         Steps named ``resize``, ``huwindow``, ``clahe``, ``bilateralfilter`` (those
-        enabled), so ``clahe__clip_limit`` can be tuned in a grid search.
+        enabled), so ``clahe__clip_limit`` can be tuned in a grid search. Not a
+        ``Pipeline``, so it can follow a sampler in imbalanced-learn's
+        ``make_pipeline(DuplicateRemover(), make_ct_preprocessor(), net)``.
 
     Examples
     --------
@@ -467,4 +477,4 @@ def make_ct_preprocessor(
                 BilateralFilter(d, sigma_color, sigma_space, n_jobs=n_jobs),
             )
         )
-    return Pipeline(steps)
+    return ImageChain(steps)

@@ -120,11 +120,29 @@ def test_reproduce_without_patient_ids_warns_and_runs(cohort_dir, tmp_path, caps
             "no such file",
         ),
         (["make-cohort", "{tmp}/c", "--n-samples", "0"], "must be positive"),
+        # Issue 11, item 4: these gave raw tracebacks or a run where every
+        # row "failed".
+        (["make-cohort", "{tmp}/file.txt"], "is a file, not a folder"),
+        (["reproduce", "{cohort}", "--out", "{tmp}/file.txt"], "is a file"),
+        (["demo", "--quick", "--out", "{tmp}/file.txt/sub"], "is a file"),
+        (
+            ["reproduce", "{cohort}", "--cv", "100", "--out", "{tmp}/o"],
+            "too few for 100 folds",
+        ),
+        (["reproduce", "{tmp}/holes", "--out", "{tmp}/o"], "patient_id is empty"),
     ],
 )
 def test_user_errors_print_one_line_and_exit_2(
     argv, message, cohort_dir, tmp_path, capsys
 ):
+    (tmp_path / "file.txt").write_text("not a folder")
+    # the cohort's manifest with one patient_id cell emptied
+    manifest = pd.read_csv(cohort_dir / "manifest.csv")
+    for column in ("full", "nodule"):
+        manifest[column] = [str(cohort_dir / p) for p in manifest[column]]
+    manifest.loc[4, "patient_id"] = None
+    (tmp_path / "holes").mkdir()
+    manifest.to_csv(tmp_path / "holes" / "manifest.csv", index=False)
     argv = [a.format(tmp=tmp_path, cohort=cohort_dir) for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -36,6 +36,10 @@ INSTANCES = {
     "CLAHE": lambda: _make(
         "skradnod.preprocessing", "CLAHE", value_range=(-1000.0, 400.0)
     ),
+    # The method's chain (its steps are checked one by one as well).
+    "ImageChain": lambda: _make(
+        "skradnod.preprocessing", "make_ct_preprocessor", size=16
+    ),
     # --- end preprocessing / io ---
     # --- radiomics / feature_selection / cleaning ---
     # First-order features of the original image only: the defaults (wavelets,

@@ -269,3 +269,43 @@ def test_design_example_radiomics_branch_with_groups_and_grid_search(tmp_path):
     ).fit(frame, y, groups=data.groups)
     assert len(search.cv_results_["params"]) == 2
     assert search.best_estimator_.n_dropped_ >= 1
+
+
+def test_new_frame_needs_only_the_columns_the_branches_use():
+    # Issue 11, item 7: fitted on a frame with extra columns (cx, cy as
+    # load_nodule_dataset gives), a new patient's frame holds just the used
+    # columns, in any order; missing a used column is an error naming it.
+    frame, y, _ = make_frame(24)
+    frame["cx"], frame["cy"] = 0.5, 0.5
+    clf = FusionClassifier(branches(), **FAST, random_state=0).fit(frame, y)
+    used = frame[["f2", "nodule", "f1", "marker"]]
+    np.testing.assert_array_equal(clf.predict_proba(used), clf.predict_proba(frame))
+    with pytest.raises(ValueError, match=r"Columns \['f1'\] are not in X"):
+        clf.predict(frame.drop(columns="f1"))
+    # columns picked by position still need the fitted layout
+    by_position = FusionClassifier(
+        [("image", "passthrough", "nodule"), ("features", StandardScaler(), [1, 2])],
+        **FAST, random_state=0,
+    ).fit(frame, y)
+    with pytest.raises(ValueError, match="expecting 6 features"):
+        by_position.predict(used)
+
+
+def test_image_branch_of_another_size_is_rejected():
+    frame, y, _ = make_frame(24)
+    clf = FusionClassifier(branches(), **FAST, random_state=0).fit(frame, y)
+    bigger = frame.assign(nodule=[np.pad(im, 4) for im in frame["nodule"]])
+    with pytest.raises(ValueError, match=r"'image'.*\(32, 32\).*\(40, 40\)"):
+        clf.predict(bigger)
+
+
+def test_set_output_pandas_reaches_the_branches():
+    frame, y, _ = make_frame(24)
+    clf = FusionClassifier(branches(), **FAST, random_state=0)
+    clf.set_output(transform="pandas")
+    clf.fit(frame, y)
+    columns = ["marker", "f1", "f2"]
+    features = clf.named_transformers_["features"].transform(frame[columns])
+    assert isinstance(features, pd.DataFrame)
+    assert list(features.columns) == columns
+    assert clf.predict(frame).shape == (24,)

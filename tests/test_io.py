@@ -197,3 +197,71 @@ def test_lazy_batch_reads_only_on_access(tmp_path):
     assert isinstance(sub, LazyImageBatch) and sub[0].max() == 1
     with pytest.raises(FileNotFoundError, match="0.nrrd"):
         batch[0]
+
+
+def test_mixed_dtypes_widen_and_never_change_a_pixel(tmp_path):
+    # Issue 11, item 1: the first crop is uint8, the others int16 with negative
+    # HU; reading in memory used to cast every crop to uint8 (-916 -> 108).
+    _write_dataset(tmp_path)
+    write_nrrd(tmp_path / "nodule" / "0.nrrd", np.full((8, 10), 200, dtype=np.uint8))
+    crop = np.linspace(-916, 71, 90).astype(np.int16).reshape(9, 10)
+    write_nrrd(tmp_path / "nodule" / "1.nrrd", crop)
+    # full slices: float32 beside int16 widen to float32 in one 3D array
+    write_nrrd(tmp_path / "full" / "2.nrrd", np.full((32, 32), -0.5, np.float32))
+    data = load_nodule_dataset(tmp_path)
+    np.testing.assert_array_equal(data.nodule[1], crop)
+    assert data.nodule[1].dtype == np.int16 and data.nodule[0].max() == 200
+    assert data.full.dtype == np.float32 and data.full[2, 0, 0] == -0.5
+    for i in range(6):
+        on_disk, _ = read_nrrd(tmp_path / "nodule" / f"{i}.nrrd")
+        np.testing.assert_array_equal(data.frame.iloc[i]["nodule"], on_disk)
+    # int64 beyond float64's 53-bit mantissa beside float32: no common dtype
+    # holds both exactly, so each image keeps its own.
+    big = np.full((32, 32), 2**60 + 1, dtype=np.int64)
+    write_nrrd(tmp_path / "full" / "3.nrrd", big)
+    data = load_nodule_dataset(tmp_path)
+    assert data.full.dtype == object
+    assert data.full[3].dtype == np.int64 and data.full[3][0, 0] == 2**60 + 1
+    assert data.full[2].dtype == np.float32
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_pixels_are_an_error_in_memory_as_lazily(tmp_path, value):
+    _write_dataset(tmp_path)
+    crop = np.zeros((8, 10), dtype=np.float32)
+    crop[3, 4] = value
+    write_nrrd(tmp_path / "nodule" / "4.nrrd", crop)
+    with pytest.raises(ValueError, match=r"n4.*4\.nrrd.*NaN or infinite"):
+        load_nodule_dataset(tmp_path)
+    lazy = load_nodule_dataset(tmp_path, lazy=True)
+    with pytest.raises(ValueError, match=r"4\.nrrd.*NaN or infinite"):
+        NrrdLoader().fit_transform(lazy.nodule)
+
+
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_empty_patient_id_is_an_error_naming_the_row(tmp_path, empty):
+    _write_dataset(tmp_path)
+    manifest = pd.read_csv(tmp_path / "manifest.csv")
+    manifest.loc[3, "patient_id"] = empty
+    manifest.to_csv(tmp_path / "manifest.csv", index=False)
+    with pytest.raises(ValueError, match=r"patient_id is empty.*'n3'"):
+        load_nodule_dataset(tmp_path)
+
+
+def test_vector_and_empty_nrrd_messages(tmp_path):
+    # Issue 11, item 8: an RGB image read as "a volume of 40 slices", and a
+    # 0-byte file reported with an empty reason.
+    rgb = np.zeros((40, 40, 3), dtype=np.uint8)
+    nrrd.write(str(tmp_path / "plain.nrrd"), rgb, index_order="C")
+    with pytest.raises(ValueError, match=r"plain\.nrrd.*colour image \(3 comp"):
+        read_nrrd(tmp_path / "plain.nrrd")
+    # with kinds (fastest axis first, as NRRD lists them) the header decides
+    nrrd.write(
+        str(tmp_path / "kinds.nrrd"), rgb[:, :, :2].copy(), index_order="C",
+        header={"kinds": ["vector", "domain", "domain"]},
+    )
+    with pytest.raises(ValueError, match=r"kinds\.nrrd.*\(2 components"):
+        read_nrrd(tmp_path / "kinds.nrrd")
+    (tmp_path / "empty.nrrd").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"empty\.nrrd.*empty \(0 bytes\)"):
+        read_nrrd(tmp_path / "empty.nrrd")

@@ -119,7 +119,9 @@ def test_augmentation_only_in_training_batches(augment):
 def test_balanced_class_weights_are_inverse_frequency_and_sum_to_one():
     X, _ = make_discs(70, size=16)
     y = np.repeat([1, 3, 5], [10, 20, 40])
-    clf = NoduleCNNClassifier(**{**FAST, "max_epochs": 1}, random_state=0).fit(X, y)
+    clf = NoduleCNNClassifier(
+        **{**FAST, "max_epochs": 1}, class_weight="balanced", random_state=0
+    ).fit(X, y)
     expected = np.array([1 / 10, 1 / 20, 1 / 40])
     expected /= expected.sum()
     np.testing.assert_allclose(clf.class_weight_, expected)

@@ -179,3 +179,26 @@ def test_bad_images_raise_clear_errors():
         Resize().fit_transform([np.zeros((8, 8)), np.zeros((2, 8, 8))])
     with pytest.raises(ValueError, match="sample 0.*infinite"):
         Resize().fit_transform([np.full((8, 8), np.inf)])
+
+
+def test_set_output_pandas_on_pipelines_with_image_steps():
+    # Issue 11, item 6: "Unable to configure output for Resize".
+    import pandas as pd
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    rng = np.random.RandomState(0)
+    X = rng.randint(-1000, 400, size=(6, 20, 20)).astype(np.int16)
+    flatten = FunctionTransformer(
+        lambda batch: batch.reshape(len(batch), -1),
+        feature_names_out=lambda self, names: [f"pixel{i}" for i in range(64)],
+    )
+    pipe = make_pipeline(
+        NrrdLoader(), make_ct_preprocessor(size=8), flatten, StandardScaler()
+    ).set_output(transform="pandas")
+    out = pipe.fit_transform(X)
+    assert isinstance(out, pd.DataFrame) and out.shape == (6, 64)
+    # the image steps themselves keep returning image batches
+    images = pipe[:2].transform(X)
+    assert isinstance(images, np.ndarray) and images.shape == (6, 8, 8)
+    np.testing.assert_array_equal(images, make_ct_preprocessor(size=8).fit_transform(X))

@@ -21,11 +21,12 @@ from ..model_selection import ValidationSplit
 from ..nn import ConvAutoencoder
 from ._base import BaseNetClassifier, BatchCollate, NetDataset, resolve_device
 from ._speed import SPEED_PARAMETER_CONSTRAINTS, SpeedMixin
+from ._state import TrainingStateMixin
 
 __all__ = ["AutoencoderEmbedding"]
 
 
-class _ReconstructionNet(SpeedMixin, NeuralNet):
+class _ReconstructionNet(TrainingStateMixin, SpeedMixin, NeuralNet):
     """skorch net whose target is its own (possibly augmented) input batch."""
 
     def __init__(self, *args, precision="32", **kwargs):
@@ -115,6 +116,12 @@ class AutoencoderEmbedding(
         Per-epoch ``train_loss`` (and ``valid_loss``).
     input_size_ : tuple of int
         ``(H, W)`` of the training images; transform needs the same size.
+    input_shape_ : tuple of int
+        Same as ``input_size_`` (the shared input contract).
+    input_range_ : tuple of float or None
+        ``(min, max)`` of the training images' values; ``transform`` rejects a
+        sample more than one range width outside it (e.g. raw HU after
+        fitting on [0, 1]).
     device_ : str
         Device used.
     n_features_out_ : int
@@ -195,6 +202,7 @@ class AutoencoderEmbedding(
 
     # The recipe's image-batch check (equal sizes, float32, lazy kept lazy).
     _check_images = BaseNetClassifier._check_X
+    _input_contract = BaseNetClassifier._input_contract
 
     def _callbacks(self, monitor):
         callbacks = []

@@ -46,7 +46,9 @@ from skorch.utils import get_map_location, is_dataset, to_device, to_tensor
 from ..callbacks import BatchNormRecalibration
 from ..model_selection import ValidationSplit
 from ..utils import LazyImageBatch, check_image_batch
+from ._contract import check_contract, record_contract
 from ._speed import SPEED_PARAMETER_CONSTRAINTS, SpeedMixin
+from ._state import TrainingStateMixin
 
 __all__ = [
     "BaseNetClassifier",
@@ -241,7 +243,7 @@ def _valid_accuracy(net, X, y):
     return float(np.mean(proba.argmax(axis=1) == np.asarray(y)))
 
 
-class BaseNetClassifier(SpeedMixin, NeuralNetClassifier):
+class BaseNetClassifier(TrainingStateMixin, SpeedMixin, NeuralNetClassifier):
     """skorch classifier with skradnod's training recipe (method step 10).
 
     Subclasses set the default ``module`` and how ``X`` is checked; everything
@@ -333,6 +335,14 @@ class BaseNetClassifier(SpeedMixin, NeuralNetClassifier):
         The trained network.
     history_ : skorch.History
         Per-epoch losses and scores.
+    input_shape_ : tuple of int
+        Size ``(H, W)`` of the training images (image nets); ``predict``
+        rejects other sizes, naming the sample.
+    input_range_ : tuple of float or None
+        ``(min, max)`` of the training images' values (None after a lazy
+        fit); ``predict`` rejects a sample more than one range width outside
+        it (raw HU after fitting on [0, 1]), see
+        :mod:`skradnod.models._contract`.
 
     Notes
     -----
@@ -374,6 +384,12 @@ class BaseNetClassifier(SpeedMixin, NeuralNetClassifier):
     params={"groups": g})``, ``GridSearchCV.fit(..., groups=g)`` and pipelines
     carry the patient ids down to it. Without groups the split warns
     (:class:`~skradnod.model_selection.UngroupedSplitWarning`).
+
+    A pickled net (``joblib.dump``) holds the trained weights but not the
+    optimizer state, which is twice their size for AdamW and is needed only to
+    resume training; an unpickled net gets a fresh optimizer. Set
+    ``warm_start=True`` before pickling to keep it (see
+    :class:`~skradnod.models._state.TrainingStateMixin`).
     """
 
     # Patient ids are routed to ``fit`` by default: the validation split needs them.
@@ -538,6 +554,7 @@ class BaseNetClassifier(SpeedMixin, NeuralNetClassifier):
         """Validate an image batch; return a float32 3D array or a lazy batch."""
         batch = check_image_batch(X, allow_lazy=True)
         if isinstance(batch, LazyImageBatch):
+            self._input_contract(batch, reset)
             return batch
         if isinstance(batch, list):
             shapes = [image.shape for image in batch]
@@ -549,7 +566,16 @@ class BaseNetClassifier(SpeedMixin, NeuralNetClassifier):
                         "them first (skradnod.preprocessing.Resize)."
                     )
             batch = np.stack(batch)
-        return np.asarray(batch, dtype=np.float32)
+        batch = np.asarray(batch, dtype=np.float32)
+        self._input_contract(batch, reset)
+        return batch
+
+    def _input_contract(self, X, reset):
+        # Image size and value range seen in fit; predict rejects others.
+        if reset:
+            record_contract(self, X)
+        else:
+            check_contract(self, X)
 
     def _check_y(self, y, n_samples):
         y = column_or_1d(y, warn=True)
@@ -577,7 +603,9 @@ class BaseNetClassifier(SpeedMixin, NeuralNetClassifier):
             Training inputs.
         y : array-like of shape (n_samples,)
             Labels (e.g. ratings 1-5, or 0/1); ``predict`` returns them as
-            given.
+            given. Any class labels are accepted: a net is a generic
+            classifier, and the 1-5 malignancy scale is checked where the data
+            enter (``load_nodule_dataset``'s manifest check).
         groups : array-like of shape (n_samples,) or None, default=None
             Patient ids; the validation split then keeps each patient on one
             side. Requested by default under metadata routing, so
@@ -670,7 +698,10 @@ class BaseNetClassifier(SpeedMixin, NeuralNetClassifier):
             groups = column_or_1d(groups)
             if len(groups) != n_samples:
                 raise ValueError(
-                    f"groups has {len(groups)} entries but X has {n_samples} samples."
+                    f"groups has {len(groups)} entries but X has {n_samples} "
+                    "samples. If a sampler earlier in the pipeline dropped rows, "
+                    "build it with skradnod.pipeline.make_pipeline, which "
+                    "resamples groups with the rows."
                 )
         return y_encoded, groups
 

@@ -170,6 +170,12 @@ class CenterRegressionClassifier(BaseNetClassifier):
         ``history_[:, "train_reg_loss_weight"]``.
     module_ : MultiTaskNet
         The trained network.
+    input_shape_ : tuple of int
+        ``(H, W)`` of the training full slices (after ``preprocessor``);
+        ``predict`` rejects other sizes.
+    input_range_ : tuple of float or None
+        ``(min, max)`` of their values; ``predict`` rejects a sample more than
+        one range width outside it (e.g. raw HU after fitting on [0, 1]).
     device_ : str
         Device used for training.
 

@@ -81,6 +81,12 @@ class NoduleCNNClassifier(BaseNetClassifier):
         The trained network.
     history_ : skorch.History
         Per-epoch training record.
+    input_shape_ : tuple of int
+        ``(H, W)`` of the training images; ``predict`` rejects other sizes.
+    input_range_ : tuple of float or None
+        ``(min, max)`` of the training images' values; ``predict`` rejects a
+        sample more than one range width outside it (e.g. raw HU after
+        fitting on [0, 1]).
 
     See Also
     --------

@@ -232,12 +232,13 @@ class SpeedMixin:
             y_infer = super().evaluation_step(batch, training=training)
         return _float32(y_infer)
 
-    def partial_fit(self, *args, **kwargs):
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
         # One loader per dataset for the whole fit keeps its workers alive
-        # between epochs (skorch asks for a new iterator every epoch).
+        # between epochs (skorch asks for a new iterator every epoch). The
+        # signature is skorch's: scikit-learn's metadata routing reads it.
         self._loader_cache_ = {}
         try:
-            return super().partial_fit(*args, **kwargs)
+            return super().partial_fit(X, y, classes=classes, **fit_params)
         finally:
             del self._loader_cache_
 

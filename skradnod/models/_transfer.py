@@ -57,6 +57,12 @@ class TransferClassifier(BaseNetClassifier):
         Device used for training.
     history_ : skorch.History
         Per-epoch losses and scores.
+    input_shape_ : tuple of int
+        ``(H, W)`` of the training images; ``predict`` rejects other sizes.
+    input_range_ : tuple of float or None
+        ``(min, max)`` of the training images' values; ``predict`` rejects a
+        sample more than one range width outside it (e.g. raw HU after
+        fitting on [0, 1]).
 
     See Also
     --------

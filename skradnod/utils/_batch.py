@@ -18,7 +18,13 @@ from numbers import Integral
 
 import numpy as np
 
-__all__ = ["LazyImageBatch", "check_image_batch", "stack_images", "is_path"]
+__all__ = [
+    "ArrayOutputMixin",
+    "LazyImageBatch",
+    "check_image_batch",
+    "is_path",
+    "stack_images",
+]
 
 
 def is_path(obj):
@@ -254,6 +260,33 @@ def check_image_batch(X, *, allow_lazy=False, allow_nan=False, name="X"):
         else:
             out.append(_check_image(item, i, allow_nan=allow_nan))
     return out
+
+
+class ArrayOutputMixin:
+    """``set_output`` for estimators whose output is an image batch.
+
+    scikit-learn's ``set_output(transform="pandas")`` makes tabular
+    transformers return DataFrames; a pipeline forwards the call to every step
+    and fails on a step without the method. An image batch (3D, or images of
+    different sizes) has no columns to name, so image steps accept the call
+    and keep returning arrays, and a pipeline that mixes image and tabular
+    steps (a fusion model's branches) can set pandas output as a whole.
+    """
+
+    def set_output(self, *, transform=None):
+        """Accept the output configuration; image batches stay arrays.
+
+        Parameters
+        ----------
+        transform : {"default", "pandas", "polars"} or None, default=None
+            Ignored: the output is an image batch, not a table.
+
+        Returns
+        -------
+        self : estimator
+            The estimator, unchanged.
+        """
+        return self
 
 
 def stack_images(images, dtype=np.float32):
