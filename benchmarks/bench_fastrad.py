@@ -302,7 +302,13 @@ def main(argv=None):
 
     from importlib.metadata import version
 
-    import fastrad  # noqa: F401 - fail early when it is not installed
+    try:
+        import fastrad  # noqa: F401
+    except ImportError:
+        raise SystemExit(
+            "bench_fastrad.py needs fastrad: pip install fastrad "
+            "(or pip install 'skradnod[bench]')"
+        ) from None
     import radiomics
     import torch
 

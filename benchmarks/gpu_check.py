@@ -57,6 +57,15 @@ def _cohort(n, **kwargs):
         return make_lidc_cohort(n_samples=n, n_jobs=-1, **kwargs)
 
 
+def _version(name):
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
 def step_env(args):
     import torch
 
@@ -68,7 +77,7 @@ def step_env(args):
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "torch": torch.__version__,
-        "skradnod": getattr(skradnod, "__version__", None),
+        "skradnod": _version("skradnod"),
         "skradnod_path": os.path.dirname(skradnod.__file__),
         "skradnod_cli": shutil.which("skradnod"),
         "cuda_available": torch.cuda.is_available(),
@@ -107,6 +116,8 @@ def step_fusion(args):
         [("image", make_ct_preprocessor(size=64), "nodule"),
          ("features", features, "nodule")],
         max_epochs=epochs, patience=None, device=args.device, random_state=0,
+        # --quick is a functional dry run: a narrow image branch keeps it short.
+        **({"module__image_width": 8} if args.quick else {}),
     )
     start = time.perf_counter()
     model.fit(data.frame, data.target)
@@ -169,6 +180,15 @@ class _GpuSampler:
         }
 
 
+def _first_image(batch):
+    from skradnod.io import read_nrrd
+
+    first = batch[0]
+    if isinstance(first, (str, os.PathLike)):
+        return read_nrrd(first)[0]
+    return np.asarray(first)
+
+
 def step_lazy(args):
     from sklearn.pipeline import make_pipeline
 
@@ -176,7 +196,7 @@ def step_lazy(args):
     from skradnod.models import NoduleCNNClassifier
     from skradnod.preprocessing import make_ct_preprocessor
 
-    n = 32 if args.quick else 2048
+    n = 16 if args.quick else 2048
     workers = min(8, max(1, (os.cpu_count() or 2) - 1))
     start = time.perf_counter()
     data = _cohort(n, lazy=True)
@@ -191,7 +211,7 @@ def step_lazy(args):
         model.fit(data.full, data.target)
     epoch_s = [float(d) for d in net.history_[:, "dur"]]
     return _write(args.out, "lazy", {
-        "n_slices": len(data.target), "size": list(np.asarray(data.full[0]).shape),
+        "n_slices": len(data.target), "size": list(_first_image(data.full).shape),
         "workers": workers, "device": net.device_, "precision": net.precision,
         "cohort_build_s": built, "epoch_s": epoch_s,
         "images_per_s_per_epoch": [len(data.target) / s for s in epoch_s],
@@ -217,7 +237,8 @@ def step_pickle(args):
     data = _cohort(200 if args.quick else 1000)
     X = make_ct_preprocessor(size=64).fit_transform(data.nodule)
     clf = NoduleCNNClassifier(
-        max_epochs=2, patience=None, device=args.device, random_state=0
+        max_epochs=2, patience=None, device=args.device, random_state=0,
+        **({"module__width": 8} if args.quick else {}),
     ).fit(X, data.target)
     proba_trained = clf.predict_proba(X)  # in the precision it trained with
     clf.set_params(precision="32")

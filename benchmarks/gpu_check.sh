@@ -22,8 +22,9 @@
 #   <step>.log        each step's output
 # --device cpu runs the same steps on the CPU (the dry run); --quick shrinks the
 # data so the dry run takes a few minutes. Every step gets a time limit and the
-# whole script stops starting steps at 340 s, so it ends within 6 minutes. The
-# exit status is 1 when a step failed or timed out.
+# whole script stops starting steps at 340 s (540 s with --device cpu), so on a
+# GPU it ends within 6 minutes. The exit status is 1 when a step failed or timed
+# out, 2 for bad arguments.
 set -uo pipefail
 
 usage() { sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
