@@ -58,7 +58,7 @@ REASONS = {
     "firstorder_RobustMeanAbsoluteDeviation": (
         "fastrad computes the 10th/90th percentiles in float32: where one is a "
         "whole HU value the float32 result falls just short of it and the voxels "
-        "equal to it leave the robust range (1 voxel on the failing crops)"
+        "equal to it leave the robust range"
     ),
     "firstorder_Median": (
         "torch.median returns the lower of the two middle values when the mask "
@@ -220,14 +220,12 @@ def summarise(table):
             "n_mismatch": n_fail}
 
 
-def _md_table(table, limit_to_failures=False):
+def _md_table(table):
     lines = [
         "| pyradiomics feature | fastrad name | images | failing | max rel. diff |",
         "|---|---|---:|---:|---:|",
     ]
     for key, row in sorted(table.items()):
-        if limit_to_failures and row["parity"]:
-            continue
         lines.append(
             f"| {key} | {row['fastrad_name']} | {row['n']} | {row['n_fail']} | "
             f"{row['max_rel']:.1e} |"
@@ -263,12 +261,19 @@ def write_report(result, out):
             f"| {part['description']} | {s['n_features']} | {s['n_parity']} | "
             f"{s['n_mismatch']} |"
         )
-    lines += ["", "Features that differ on the cohort crops, with the measured cause:",
-              ""]
-    cohort = result["parity"]["cohort_2d"]["features"]
-    lines += _md_table(cohort, limit_to_failures=True)
-    reasons = sorted({row["reason"] for row in cohort.values() if not row["parity"]})
-    lines += [""] + [f"- {reason}" for reason in reasons]
+    for part in result["parity"].values():
+        failing = {k: row for k, row in part["features"].items() if not row["parity"]}
+        if not failing:
+            continue
+        lines += ["", f"Features that differ on the {part['description']}:", ""]
+        lines += _md_table(failing)
+        causes = {}
+        for key, row in failing.items():
+            causes.setdefault(row["reason"], []).append(key.split("_", 2)[1])
+        lines += [""] + [
+            f"- {', '.join(sorted(set(classes)))}: {reason}"
+            for reason, classes in sorted(causes.items())
+        ]
     unmatched = result["unmatched_fastrad_names"]
     lines += [
         "",
