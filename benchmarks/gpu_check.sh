@@ -22,7 +22,7 @@
 #   <step>.log        each step's output
 # --device cpu runs the same steps on the CPU (the dry run); --quick shrinks the
 # data so the dry run takes a few minutes. Every step gets a time limit and the
-# whole script stops starting steps at 340 s (540 s with --device cpu), so on a
+# whole script stops starting steps at 340 s (900 s with --device cpu), so on a
 # GPU it ends within 6 minutes. The exit status is 1 when a step failed or timed
 # out, 2 for bad arguments.
 set -uo pipefail
@@ -60,8 +60,10 @@ export MPLBACKEND=Agg
 
 # 340 s on a GPU keeps the whole run under 6 minutes; the CPU dry run is a
 # functional check whose speed depends on the machine, so it may take longer.
-# Step limits are set for a GPU machine and doubled for the CPU.
-if [ "$DEVICE" = cuda ]; then BUDGET=340; SCALE=1; else BUDGET=540; SCALE=2; fi
+# Step limits are set for a GPU machine. The CPU dry run needs about 85 s of CPU
+# time, but its wall time grows with whatever else shares the machine, so its
+# limits are four times longer (a safety net, not a speed goal).
+if [ "$DEVICE" = cuda ]; then BUDGET=340; SCALE=1; else BUDGET=900; SCALE=4; fi
 START=$(date +%s)
 SUMMARY="$OUT/.steps.tsv"
 : > "$SUMMARY"
