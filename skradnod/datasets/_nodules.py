@@ -22,7 +22,9 @@ contours. Two readings of one scan belong to one nodule when
 The nodules are the connected components of that graph
 (:func:`scipy.sparse.csgraph.connected_components`, as pylidc). As in pylidc, a
 component with more than four readings is split again with the centroid
-distance shrunk by 0.9 at each step, down to mask overlap alone.
+distance shrunk by 0.9 at each step, down to mask overlap alone. On 100 random
+scans the two rules give identical partitions
+(``benchmarks/bench_nodules.py``).
 
 A nodule's slice is the one with the largest consensus area: on each slice a
 reader contoured, the consensus mask holds the pixels marked by at least half of
