@@ -122,6 +122,16 @@ def _add_level_option(parser):
     )
 
 
+def _add_label_option(parser):
+    parser.add_argument(
+        "--label",
+        choices=["median", "mode", "mean"],
+        default="median",
+        help="with --level nodule: the readers' consensus malignancy, median "
+        "(halves rounded up), mode or rounded mean (default: median)",
+    )
+
+
 def _rows_list(text):
     return [r.strip() for r in text.split(",") if r.strip()]
 
@@ -229,6 +239,7 @@ def build_parser():
         help="with --level nodule: keep nodules marked by at least this many "
         "radiologists, 1-4 (default 1)",
     )
+    _add_label_option(cohort)
     cohort.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
     cohort.add_argument(
         "--n-jobs", type=int, default=None, help="rendering processes (default 1)"
@@ -265,6 +276,7 @@ def build_parser():
         help="with --level nodule: keep nodules marked by at least this many "
         "radiologists, 1-4 (default 1)",
     )
+    _add_label_option(pairs)
     pairs.add_argument(
         "--patients", type=_rows_list, default=None, metavar="ID[,ID...]",
         help="convert only these patients, e.g. LIDC-IDRI-0001 (default: all "
@@ -501,6 +513,7 @@ def _make_cohort(args, stream):
             out_dir=args.out,
             n_samples=args.n_samples,
             level=args.level,
+            label=args.label,
             min_readers=args.min_readers,
             random_state=args.random_state,
             n_jobs=args.n_jobs,
@@ -548,7 +561,8 @@ def _make_pairs(args, stream):
     start = time.perf_counter()
     try:
         data = lidc_dicom_to_pairs(
-            args.lidc, args.out, level=args.level, min_readers=args.min_readers,
+            args.lidc, args.out, level=args.level, label=args.label,
+            min_readers=args.min_readers,
             patients=args.patients, margin=args.margin,
         )
     except (FileNotFoundError, ValueError, ImportError) as exc:

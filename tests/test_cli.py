@@ -198,10 +198,13 @@ def test_demo_quick_prints_the_tables_of_a_real_run(tmp_path, monkeypatch, capsy
 def test_nodule_level_cohort_and_reproduce(tmp_path, capsys):
     data = tmp_path / "nodules"
     argv = ["make-cohort", str(data), "--n-samples", "24", "--level", "nodule",
-            "--min-readers", "3"]
+            "--min-readers", "3", "--label", "mode"]
     assert main(argv) == 0
     manifest = pd.read_csv(data / "manifest.csv")
     assert len(manifest) == 24 and (manifest["n_readers"] >= 3).all()
+    for readers, label in zip(manifest["malignancy_readers"], manifest["malignancy"]):
+        values, counts = np.unique(readers.split(";"), return_counts=True)
+        assert str(label) in values[counts == counts.max()]
     assert manifest["nodule_id"].is_unique
     out = tmp_path / "res"
     status = main(["reproduce", str(data), "--rows", "majority,semantic_oracle",

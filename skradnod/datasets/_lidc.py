@@ -131,15 +131,13 @@ def lidc_nodules(*, label="median", min_readers=1):
     See :mod:`skradnod.datasets._nodules` for the grouping rule and
     :func:`make_lidc_cohort` for the columns. A copy: callers may modify it.
     """
-    return _lidc_nodules(label, int(min_readers)).copy()
+    return _nodules.relabel(_lidc_nodules(), label, int(min_readers))
 
 
-@lru_cache(maxsize=4)
-def _lidc_nodules(label, min_readers):
+@lru_cache(maxsize=1)
+def _lidc_nodules():
     path = os.fspath(database_path())
-    return _nodules.lidc_nodules(
-        _read_readings(path), path, label=label, min_readers=min_readers
-    )
+    return _nodules.lidc_nodules(_read_readings(path), path)
 
 
 def _check_seed(random_state):
@@ -498,10 +496,10 @@ def make_lidc_cohort(
     label : {"median", "mode", "mean"}, default="median"
         Consensus malignancy of a nodule (``level="nodule"`` only): the median
         of the readers' ratings with halves rounded up (3 and 4 give 4), the
-        most frequent rating (ties: the median rule among the tied values), or
-        the mean rounded half up. The other ordinal ratings take the median
-        rule, ``internalStructure`` and ``calcification`` (categories) the
-        mode.
+        most frequent rating (ties: the one nearest the median, the higher if
+        two are), or the mean rounded half up. The other ordinal ratings take
+        the median rule, ``internalStructure`` and ``calcification``
+        (categories) the mode.
     min_readers : int, default=1
         Keep only nodules marked by at least this many radiologists (1-4;
         ``level="nodule"`` only). Many LIDC-IDRI studies use 3.
@@ -583,7 +581,7 @@ def make_lidc_cohort(
     ============================  =====  ====  ====  =====  ====  ====
     thesis                        2,363  244   457   1,092  418   152
     ``label="median"``            2,653  324   553   1,230  360   186
-    ``label="mode"``              2,653  333   580   1,215  324   201
+    ``label="mode"``              2,653  333   525   1,240  333   222
     ``label="mean"``              2,653  287   610   1,253  391   112
     ``"median"``, min_readers=3   1,391  153   162   646    267   163
     ============================  =====  ====  ====  =====  ====  ====

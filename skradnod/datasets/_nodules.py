@@ -22,7 +22,9 @@ contours. Two readings of one scan belong to one nodule when
 The nodules are the connected components of that graph
 (:func:`scipy.sparse.csgraph.connected_components`, as pylidc). As in pylidc, a
 component with more than four readings is split again with the centroid
-distance shrunk by 0.9 at each step, down to mask overlap alone.
+distance shrunk by 0.9 at each step, down to mask overlap alone. On 100 random
+scans the two rules give identical partitions
+(``benchmarks/bench_nodules.py``).
 
 A nodule's slice is the one with the largest consensus area: on each slice a
 reader contoured, the consensus mask holds the pixels marked by at least half of
@@ -75,7 +77,8 @@ def consensus_label(values, rule="median"):
     rule : {"median", "mode", "mean"}, default="median"
         ``"median"``: the median, a half (even number of readers, e.g. 3 and 4)
         rounded up; ``"mean"``: the mean rounded half up; ``"mode"``: the most
-        frequent rating, ties broken by the median rule among the tied values.
+        frequent rating; of tied ones, the nearest to the median of all the
+        ratings (the higher one if two are equally near).
 
     Returns
     -------
@@ -90,7 +93,9 @@ def consensus_label(values, rule="median"):
     4
     >>> consensus_label([1, 1, 4, 5], "mean"), consensus_label([1, 1, 4, 5], "mode")
     (3, 1)
-    >>> consensus_label([2, 2, 4, 4], "mode")
+    >>> consensus_label([2, 2, 4, 4], "mode")  # tied: 4 is as near the median 3
+    4
+    >>> consensus_label([1, 3, 3, 4, 4], "mode")  # tied: 3 is the median
     3
     """
     values = np.asarray(values)
@@ -102,7 +107,9 @@ def consensus_label(values, rule="median"):
         return _round_half_up(values.mean())
     if rule == "mode":
         uniques, counts = np.unique(values, return_counts=True)
-        return consensus_label(uniques[counts == counts.max()], "median")
+        tied = uniques[counts == counts.max()]
+        distance = np.abs(tied - np.median(values))
+        return int(tied[distance == distance.min()].max())
     raise ValueError(
         f"label={rule!r} is not a consensus rule; use one of {LABEL_RULES}."
     )
@@ -296,8 +303,20 @@ def lidc_nodules(readings, database, *, label="median", min_readers=1):
             ))
     nodules = pd.DataFrame(rows)
     nodules.insert(0, "nodule_id", np.arange(1, len(nodules) + 1))
-    if min_readers > 1:
-        nodules = nodules[nodules["n_readers"] >= min_readers]
+    return relabel(nodules, label, min_readers)
+
+
+def relabel(nodules, label="median", min_readers=1):
+    """A copy of ``nodules`` with ``label``'s consensus, read by >= ``min_readers``.
+
+    The grouping does not depend on the label rule: the table is built once
+    and relabelled from ``malignancy_readers``.
+    """
+    nodules = nodules[nodules["n_readers"] >= min_readers].copy()
+    nodules["malignancy"] = [
+        consensus_label([int(v) for v in readers.split(";")], label)
+        for readers in nodules["malignancy_readers"]
+    ]
     return nodules.reset_index(drop=True)
 
 
