@@ -96,8 +96,9 @@ def run_plain_torch(X, y, epochs, device, seed):
     """The same recipe written as a plain torch training loop."""
     from sklearn.utils import compute_class_weight
 
-    from skradnod.models._base import augment_batch, resolve_device
+    from skradnod.models._base import augment_batch
     from skradnod.nn import NoduleCNN
+    from skradnod.utils import resolve_device
 
     device = resolve_device(device)
     torch.manual_seed(seed)

@@ -7,6 +7,6 @@ with malignancy labels, the same form as the user's own data read by
 """
 
 from ._base import get_data_home
-from ._lidc import make_lidc_cohort
+from ._lidc import RATINGS, make_lidc_cohort
 
-__all__ = ["get_data_home", "make_lidc_cohort"]
+__all__ = ["RATINGS", "get_data_home", "make_lidc_cohort"]

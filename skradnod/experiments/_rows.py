@@ -138,10 +138,13 @@ def _features(settings, *, task, device, random_state, memory=None, **params):
             SVC(class_weight="balanced", random_state=random_state),
             # ensemble=True: with ensemble=False, scikit-learn (1.9) calls
             # cross_val_predict without routing groups to the CV, so the
-            # calibration folds would mix patients. Its default 5 stratified
-            # folds, grouped by patient.
+            # calibration folds would mix patients. As many folds as the inner
+            # search, grouped by patient (5 would leave small cohorts' minority
+            # class with fewer members than folds).
             ensemble=True,
-            cv=PatientStratifiedKFold(5, name="the SVM's calibration CV"),
+            cv=PatientStratifiedKFold(
+                settings["inner_cv"], name="the SVM's calibration CV"
+            ),
         ),
         RandomForestClassifier(
             n_estimators=n_trees, class_weight="balanced", random_state=random_state
