@@ -326,10 +326,10 @@ def _set_threads(threads):
 
 
 def _check_device(device):
-    from .experiments import _resolve_device
+    from .utils import resolve_device
 
     try:
-        return _resolve_device(device)
+        return resolve_device(device)
     except ValueError as exc:
         raise UserError(f"--device {device}: {exc}") from None
 

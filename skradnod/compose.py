@@ -13,7 +13,7 @@ from sklearn.utils.metadata_routing import MethodMapping, process_routing
 from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d
 from skorch.helper import SliceDict
 
-from .models._base import BaseNetClassifier, _n_samples
+from .models._base import BaseNetClassifier, num_samples
 from .nn import FusionNet
 from .utils import LazyImageBatch, check_image_batch
 
@@ -432,7 +432,7 @@ class FusionClassifier(BaseNetClassifier):
                 "required: X is a table (DataFrame) whose columns feed the branches."
             )
         if isinstance(X, dict):
-            n_columns, n_samples = len(X), _n_samples(X)
+            n_columns, n_samples = len(X), num_samples(X)
         else:
             if not hasattr(X, "shape"):
                 X = np.asarray(X, dtype=object)
@@ -627,7 +627,7 @@ class FusionClassifier(BaseNetClassifier):
         )
 
     def _check_inputs(self, inputs, reset):
-        n = _n_samples(inputs)
+        n = num_samples(inputs)
         shapes = {}
         for name, value in inputs.items():
             if isinstance(value, LazyImageBatch):

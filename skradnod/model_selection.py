@@ -20,7 +20,6 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import torch
 from sklearn.model_selection import (
     BaseCrossValidator,
     GroupShuffleSplit,
@@ -230,6 +229,8 @@ class ValidationSplit(BaseCrossValidator):
 
     def __call__(self, dataset, y=None, groups=None):
         """skorch's ``train_split`` protocol: the (train, valid) subsets."""
+        import torch  # here: the splitters above serve torch-free code too
+
         train, valid = next(self.split(np.arange(len(dataset)), y, groups))
         return (
             torch.utils.data.Subset(dataset, train),

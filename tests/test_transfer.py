@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from skradnod.models import TransferClassifier
-from skradnod.nn import TransferNet
-from skradnod.nn._transfer import BACKBONES
+from skradnod.nn import BACKBONES, TransferNet
 
 
 def _images(n=2, size=16, seed=0):

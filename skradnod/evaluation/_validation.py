@@ -18,6 +18,7 @@ from sklearn.model_selection import (
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import _num_samples, column_or_1d
 
+from ..model_selection import UngroupedSplitWarning
 from ._bootstrap import _bootstrap_ci
 from ._metrics import _sk_metrics, to_binary
 from ._report import Report
@@ -98,7 +99,7 @@ def _make_cv(cv, groups, random_state):
             "patient; when a patient (or one nodule read by several radiologists) "
             "has samples on both sides of a split, the scores are optimistic. Pass "
             "groups=patient_ids.",
-            UserWarning,
+            UngroupedSplitWarning,
             stacklevel=3,
         )
         return StratifiedKFold(

@@ -22,7 +22,7 @@ unavailable.
 from ._presets import PRESETS, TABLES, TASKS  # noqa: F401
 from ._registry import EXPERIMENTS, get_experiment, resolve_rows
 from ._report import format_tables
-from ._runner import RATING_COLUMNS, _resolve_device, run_experiments  # noqa: F401
+from ._runner import RATING_COLUMNS, run_experiments, run_row
 from ._spec import Experiment, ExperimentUnavailable
 
 __all__ = [
@@ -35,4 +35,5 @@ __all__ = [
     "get_experiment",
     "resolve_rows",
     "run_experiments",
+    "run_row",
 ]

@@ -12,10 +12,12 @@ import pandas as pd
 from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
-from ..datasets._lidc import RATINGS
+from ..datasets import RATINGS
 from ..evaluation import METRICS, binary_report, cross_validate_report, to_binary
+from ..model_selection import UngroupedSplitWarning
+from ..utils import resolve_device
 from ._presets import TASKS, _preset
-from ._registry import EXPERIMENTS, resolve_rows
+from ._registry import EXPERIMENTS, get_experiment, resolve_rows
 from ._report import _draw, _json_record, _write_markdown
 from ._spec import ExperimentUnavailable
 
@@ -59,26 +61,6 @@ def _row_input(data, kind):
         images = getattr(data, kind, None)
         return frame[kind].to_numpy() if images is None else images
     raise ValueError(f"Unknown experiment input {kind!r}.")
-
-
-def _resolve_device(device):
-    if device == "auto":
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if str(device).startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device={device!r} was asked for, but torch sees no CUDA GPU "
-                "here; use device='cpu' or 'auto'."
-            )
-    elif device not in ("cpu", "mps"):
-        raise ValueError(
-            f"Unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'."
-        )
-    return device
 
 
 def _tasks(task):
@@ -125,7 +107,7 @@ def run_experiments(
     out_dir : str or path, default=None
         Where ``results.md``, ``results.json``, ``figures/`` and ``errors/``
         (tracebacks of failed rows) go. None writes nothing.
-    preset : {"quick", "demo", "cpu", "full"} or dict, default="demo"
+    preset : {"quick", "demo", "full"} or dict, default="demo"
         Size of the rows (:data:`PRESETS`); a dict overrides entries of
         ``"demo"``.
     params : dict, default=None
@@ -186,7 +168,7 @@ def run_experiments(
     tasks = _tasks(task)
     settings = _preset(preset)
     preset_name = preset if isinstance(preset, str) else "custom"
-    device = _resolve_device(device)
+    device = resolve_device(device)
     n_bootstrap = settings["n_bootstrap"] if n_bootstrap is None else n_bootstrap
     params = dict(params or {})
     known = {spec.name for spec in EXPERIMENTS.values()} | set(EXPERIMENTS)
@@ -194,18 +176,9 @@ def run_experiments(
     if unknown:
         raise ValueError(f"params names unknown row(s) {unknown}.")
     groups = getattr(data, "groups", None)
-    y5 = np.asarray(data.target)
-    targets = {"5class": y5, "binary": to_binary(y5) if "binary" in tasks else None}
-    out = None
-    if out_dir is not None:
-        out = Path(out_dir)
-        (out / "figures").mkdir(parents=True, exist_ok=True)
-    memory = None
+    out = None if out_dir is None else Path(out_dir)
     if out is not None:
-        # Radiomic features depend on the image alone; cache them across folds,
-        # tasks and rows.
-        memory = os.fspath(out / "cache")
-
+        (out / "figures").mkdir(parents=True, exist_ok=True)
     n_patients = len(np.unique(groups)) if groups is not None else None
     if groups is None:
         warnings.warn(
@@ -218,184 +191,209 @@ def run_experiments(
         )
     say = tqdm.write if verbose else (lambda *_: None)
     say(
-        f"Running {len(keys)} row(s) x {len(tasks)} task(s) on {len(y5)} samples"
-        + (f" from {n_patients} patients" if n_patients else "")
+        f"Running {len(keys)} row(s) x {len(tasks)} task(s) on {len(data.target)} "
+        "samples" + (f" from {n_patients} patients" if n_patients else "")
         + f", {cv}-fold CV, preset {preset_name!r}, device {device}."
     )
-
-    shared = {}
-    five_class = {}
-    records = []
+    options = {
+        "preset": preset, "cv": cv, "device": device, "n_bootstrap": n_bootstrap,
+        "random_state": random_state, "n_jobs": n_jobs, "verbose": verbose,
+        # Radiomic features depend on the image alone; cache them across folds,
+        # tasks and rows.
+        "memory": None if out is None else os.fspath(out / "cache"),
+    }
+    records, reports, baselines, five_class = [], [], {}, {}
     jobs = [(key, t) for key in keys for t in tasks]
     for i, (key, task_name) in enumerate(jobs, 1):
         spec = EXPERIMENTS[key]
-        record = {
-            "table": spec.table,
-            "row": spec.name,
-            "key": key,
-            "title": spec.title,
-            "task": task_name,
-            "status": "ok",
-            "message": "",
-            "description": spec.description,
-            "used": "",
-            "n_samples": len(y5),
-            "fit_time": np.nan,
-            "wall_time": np.nan,
-            "figures": "",
-        }
-        for metric in METRICS:
-            record.update(
-                {
-                    metric: np.nan,
-                    f"{metric}_ci_low": np.nan,
-                    f"{metric}_ci_high": np.nan,
-                }
-            )
         say(f"[{i}/{len(jobs)}] {key} ({task_name}) ...")
-        row_start = time.perf_counter()
-        report = None
-        try:
-            row_params = {**params.get(spec.name, {}), **params.get(key, {})}
-            if spec.name in ("features", "features_images"):
-                row_params["memory"] = memory
-            estimator, used = spec.build(
-                preset=preset,
-                task=task_name,
-                device=device,
-                random_state=random_state,
-                **row_params,
+        row_params = {**params.get(spec.name, {}), **params.get(key, {})}
+        cached = baselines.get((spec.name, task_name)) if spec.baseline else None
+        if cached is None and task_name == "binary" and key in five_class:
+            cached = _binary_row(*five_class[key], n_bootstrap, random_state)
+        record, report = cached or run_row(
+            key, data, task=task_name, params=row_params, out=out, **options
+        )
+        if spec.baseline:
+            baselines[(spec.name, task_name)] = (record, report)
+        if binary_from_5class and task_name == "5class" and (
+            report is not None and report.proba is not None
+        ):
+            five_class[key] = (record, report)
+        # A baseline computed once is this table's row too.
+        record = {**record, "table": spec.table, "key": key, "title": spec.title}
+        if report is not None and out is not None and figures:
+            record["figures"] = ";".join(
+                _draw(
+                    report,
+                    out,
+                    f"{spec.table}-{spec.name}-{task_name}",
+                    f"{spec.title} ({TASKS[task_name][0]}, {spec.table})",
+                )
             )
-            used.pop("memory", None)
-            if isinstance(preset, dict):
-                used["preset"] = preset_name
-            record["used"] = ", ".join(f"{k}={v}" for k, v in used.items())
-            cache_key = (spec.name, task_name) if spec.baseline else None
-            if task_name == "binary" and key in five_class:
-                # Read off the 5-class model's out-of-fold probabilities: no refit.
-                report = binary_report(
-                    five_class[key], n_bootstrap=n_bootstrap, random_state=random_state
-                )
-                record["used"] += ", binary = P(4) + P(5) of the 5-class model"
-            elif cache_key in shared:
-                report = shared[cache_key]
-            else:
-                X = _row_input(data, spec.input)
-                with warnings.catch_warnings():
-                    if groups is None:
-                        # run_experiments already warned once about missing groups
-                        warnings.filterwarnings("ignore", message=".*not grouped by")
-                    report = cross_validate_report(
-                        estimator,
-                        X,
-                        targets[task_name],
-                        groups=groups,
-                        cv=cv,
-                        n_bootstrap=n_bootstrap,
-                        random_state=random_state,
-                        class_names=TASKS[task_name][1],
-                        n_jobs=n_jobs,
-                        verbose=verbose,
-                    )
-                if cache_key is not None:
-                    shared[cache_key] = report
-            if binary_from_5class and task_name == "5class" and (
-                report.proba is not None
-            ):
-                five_class[key] = report
-        except ExperimentUnavailable as exc:
-            record.update(status="unavailable", message=str(exc))
-            if not record["used"]:
-                record["used"] = ", ".join(
-                    f"{k}={v}" for k, v in row_params.items() if k != "memory"
-                )
-        except ImportError as exc:
-            # an optional dependency imported only when the model is built or
-            # fitted (torchvision, timm for transfer backbones)
-            name = getattr(exc, "name", None)
-            record.update(
-                status="unavailable",
-                message=(f"{name} is not installed: " if name else "") + str(exc),
-            )
-        except Exception as exc:  # a failing row must not stop the others
-            message = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            record.update(status="failed", message=message)
-            if out is not None:
-                log = out / "errors" / f"{key.replace('/', '-')}-{task_name}.txt"
-                log.parent.mkdir(exist_ok=True)
-                log.write_text(traceback.format_exc())
-                record["message"] += f" (traceback: {log})"
-        record["wall_time"] = time.perf_counter() - row_start
-        if report is not None:
-            record["fit_time"] = float(np.mean(report.fit_time))
-            for metric in METRICS:
-                low, high = report.ci[metric]
-                record.update(
-                    {
-                        metric: report.metrics[metric],
-                        f"{metric}_ci_low": low,
-                        f"{metric}_ci_high": high,
-                    }
-                )
-            if out is not None and figures:
-                record["figures"] = ";".join(
-                    _draw(
-                        report,
-                        out,
-                        f"{spec.table}-{spec.name}-{task_name}",
-                        f"{spec.title} ({TASKS[task_name][0]}, {spec.table})",
-                    )
-                )
-            record["report"] = report.to_dict(samples=True)
-            say(
-                f"    accuracy {report.metrics['accuracy']:.3f} "
-                f"[{report.ci['accuracy'][0]:.3f}, {report.ci['accuracy'][1]:.3f}]"
-                f", {record['wall_time']:.1f} s"
-            )
-        else:
-            say(f"    {record['status']}: {record['message']}")
+        say(_progress_line(record, report))
         records.append(record)
+        reports.append(None if report is None else report.to_dict(samples=True))
 
-    reports = [r.pop("report", None) for r in records]
     results = pd.DataFrame.from_records(records)
     wall = time.perf_counter() - start
     if out is not None:
-        cv_text = (
-            f"{cv}-fold "
-            + (
-                "StratifiedGroupKFold by patient"
-                if groups is not None
-                else "StratifiedKFold (no patient ids: not grouped)"
-            )
-            if isinstance(cv, int)
-            else repr(cv)
+        context = _context(
+            data, cv, groups, preset_name, device, wall, n_bootstrap, n_patients
         )
-        context = {
-            "data": f"{len(y5)} samples"
-            + (f" from {n_patients} patients" if n_patients else ""),
-            "cv": cv_text,
-            "preset": preset_name,
-            "device": device,
-            "wall_time": wall,
-            "bootstrap": (
-                f"{n_bootstrap} resamples"
-                + (" of patients" if groups is not None else "")
-            ),
-        }
         _write_markdown(out / "results.md", results, context)
-        payload = {
-            "context": {
-                **context,
-                "settings": {
-                    k: list(v) if isinstance(v, tuple) else v
-                    for k, v in settings.items()
-                },
-            },
-            "rows": [
-                {**_json_record(rec), "report": rep}
-                for rec, rep in zip(results.to_dict(orient="records"), reports)
-            ],
-        }
-        (out / "results.json").write_text(json.dumps(payload, indent=1))
+        _write_json(out / "results.json", results, reports, context, settings)
     say(f"Done in {wall:.0f} s.")
     return results
+
+
+def _binary_row(record, report, n_bootstrap, random_state):
+    """The binary row read off a 5-class row's out-of-fold probabilities."""
+    binary = binary_report(report, n_bootstrap=n_bootstrap, random_state=random_state)
+    record = {
+        **record, "task": "binary", "wall_time": 0.0,
+        "used": record["used"] + ", binary = P(4) + P(5) of the 5-class model",
+    }
+    for metric in METRICS:
+        low, high = binary.ci[metric]
+        record.update(
+            {metric: binary.metrics[metric], f"{metric}_ci_low": low,
+             f"{metric}_ci_high": high}
+        )
+    return record, binary
+
+
+def _progress_line(record, report):
+    if report is None:
+        return f"    {record['status']}: {record['message']}"
+    low, high = report.ci["accuracy"]
+    return (
+        f"    accuracy {report.metrics['accuracy']:.3f} [{low:.3f}, {high:.3f}]"
+        f", {record['wall_time']:.1f} s"
+    )
+
+
+def _new_record(spec, task, n_samples):
+    record = {
+        "table": spec.table, "row": spec.name, "key": spec.key, "title": spec.title,
+        "task": task, "status": "ok", "message": "", "description": spec.description,
+        "used": "", "n_samples": n_samples, "fit_time": np.nan, "wall_time": np.nan,
+        "figures": "",
+    }
+    for metric in METRICS:
+        record.update(
+            {metric: np.nan, f"{metric}_ci_low": np.nan, f"{metric}_ci_high": np.nan}
+        )
+    return record
+
+
+def run_row(
+    key, data, *, task="5class", preset="demo", cv=5, device="cpu", params=None,
+    n_bootstrap=1000, random_state=0, n_jobs=None, memory=None, out=None,
+    verbose=False,
+):
+    """Build one row for ``task`` and cross-validate it with patient groups.
+
+    Parameters are those of :func:`run_experiments` (``data`` already loaded,
+    ``task`` one of ``"5class"``/``"binary"``, ``params`` the row's own options,
+    ``memory`` a cache folder for radiomic features, ``out`` the folder for the
+    traceback of a failing row).
+
+    Returns
+    -------
+    record : dict
+        The row's line of the results table.
+    report : Report or None
+        The cross-validated report; None when the row is unavailable or failed.
+    """
+    spec = get_experiment(key)
+    record = _new_record(spec, task, len(data.target))
+    start = time.perf_counter()
+    report = None
+    try:
+        estimator, used = spec.build(
+            preset=preset, task=task, device=device, random_state=random_state,
+            memory=memory, **(params or {}),
+        )
+        if isinstance(preset, dict):
+            used["preset"] = "custom"
+        record["used"] = ", ".join(f"{k}={v}" for k, v in used.items())
+        y = np.asarray(data.target)
+        groups = getattr(data, "groups", None)
+        with warnings.catch_warnings():
+            if groups is None:  # run_experiments warned once for the whole run
+                warnings.simplefilter("ignore", UngroupedSplitWarning)
+            report = cross_validate_report(
+                estimator, _row_input(data, spec.input),
+                y if task == "5class" else to_binary(y), groups=groups, cv=cv,
+                n_bootstrap=n_bootstrap, random_state=random_state,
+                class_names=TASKS[task][1], n_jobs=n_jobs, verbose=verbose,
+            )
+    except (ExperimentUnavailable, ImportError) as exc:
+        # An optional dependency imported only when the model is fitted
+        # (torchvision, timm) is an ImportError here.
+        name = getattr(exc, "name", None)
+        prefix = f"{name} is not installed: " if name else ""
+        record.update(status="unavailable", message=prefix + str(exc))
+        if not record["used"]:
+            record["used"] = ", ".join(f"{k}={v}" for k, v in (params or {}).items())
+    except Exception as exc:  # a failing row must not stop the others
+        record.update(status="failed", message=_failure(exc, spec, task, out))
+    record["wall_time"] = time.perf_counter() - start
+    if report is not None:
+        record["fit_time"] = float(np.mean(report.fit_time))
+        for metric in METRICS:
+            low, high = report.ci[metric]
+            record.update(
+                {metric: report.metrics[metric], f"{metric}_ci_low": low,
+                 f"{metric}_ci_high": high}
+            )
+    return record, report
+
+
+def _failure(exc, spec, task, out):
+    message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    if out is not None:
+        log = out / "errors" / f"{spec.table}-{spec.name}-{task}.txt"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(traceback.format_exc())
+        message += f" (traceback: {log})"
+    return message
+
+
+def _context(data, cv, groups, preset_name, device, wall, n_bootstrap, n_patients):
+    grouped = groups is not None
+    if isinstance(cv, int):
+        kind = (
+            "StratifiedGroupKFold by patient"
+            if grouped
+            else "StratifiedKFold (no patient ids: not grouped)"
+        )
+        cv_text = f"{cv}-fold {kind}"
+    else:
+        cv_text = repr(cv)
+    return {
+        "data": f"{len(data.target)} samples"
+        + (f" from {n_patients} patients" if n_patients else ""),
+        "cv": cv_text,
+        "preset": preset_name,
+        "device": device,
+        "wall_time": wall,
+        "bootstrap": f"{n_bootstrap} resamples" + (" of patients" if grouped else ""),
+    }
+
+
+def _write_json(path, results, reports, context, settings):
+    payload = {
+        "context": {
+            **context,
+            "settings": {
+                k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()
+            },
+        },
+        "rows": [
+            {**_json_record(rec), "report": rep}
+            for rec, rep in zip(results.to_dict(orient="records"), reports)
+        ],
+    }
+    Path(path).write_text(json.dumps(payload, indent=1))

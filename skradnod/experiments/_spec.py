@@ -1,6 +1,7 @@
 """The :class:`Experiment` record of one table row."""
 
 from dataclasses import dataclass, field
+from inspect import signature
 
 from ._presets import _preset
 
@@ -70,6 +71,9 @@ class Experiment:
             If a dependency or file the row needs is missing.
         """
         settings = _preset(preset)
+        if "memory" in params and "memory" not in signature(self.factory).parameters:
+            # A cache of image-only work (radiomics); rows without it ignore it.
+            params.pop("memory")
         try:
             estimator, used = self.factory(
                 settings,

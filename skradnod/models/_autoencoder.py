@@ -19,7 +19,8 @@ from skorch.utils import to_tensor
 
 from ..model_selection import ValidationSplit
 from ..nn import ConvAutoencoder
-from ._base import BaseNetClassifier, BatchCollate, NetDataset, resolve_device
+from ..utils import resolve_device
+from ._base import BaseNetClassifier, BatchCollate, NetDataset
 from ._speed import SPEED_PARAMETER_CONSTRAINTS, SpeedMixin
 from ._state import TrainingStateMixin
 

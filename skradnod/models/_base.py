@@ -45,40 +45,27 @@ from skorch.utils import get_map_location, is_dataset, to_device, to_tensor
 
 from ..callbacks import BatchNormRecalibration
 from ..model_selection import ValidationSplit
-from ..utils import LazyImageBatch, check_image_batch
+from ..utils import LazyImageBatch, check_image_batch, resolve_device
 from ._contract import check_contract, record_contract
 from ._speed import SPEED_PARAMETER_CONSTRAINTS, SpeedMixin
 from ._state import TrainingStateMixin
 
 __all__ = [
     "BaseNetClassifier",
+    "num_samples",
     "BatchCollate",
     "NetDataset",
     "augment_batch",
-    "resolve_device",
 ]
-
-
-def resolve_device(device):
-    """Return the torch device string for ``device`` (``"auto"`` -> cuda or cpu).
-
-    Examples
-    --------
-    >>> from skradnod.models._base import resolve_device
-    >>> resolve_device("cpu")
-    'cpu'
-    """
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 # --------------------------------------------------------------------------- #
 # Data: a Dataset over the data contract, and a collate that batches + augments
 # --------------------------------------------------------------------------- #
-def _n_samples(X):
+def num_samples(X):
+    """Number of samples of an input: its length, equal across a dict's inputs."""
     if isinstance(X, dict):
-        lengths = {key: _n_samples(value) for key, value in X.items()}
+        lengths = {key: num_samples(value) for key, value in X.items()}
         if len(set(lengths.values())) != 1:
             raise ValueError(
                 f"The inputs of a multi-input X differ in length: {lengths}."
@@ -120,7 +107,7 @@ class NetDataset(torch.utils.data.Dataset):
     def __init__(self, X, y=None):
         self.X = X
         self.y = y
-        self.n_samples = _n_samples(X)
+        self.n_samples = num_samples(X)
         if y is not None and len(y) != self.n_samples:
             raise ValueError(
                 f"X has {self.n_samples} samples but y has {len(y)}."
@@ -678,7 +665,7 @@ class BaseNetClassifier(TrainingStateMixin, SpeedMixin, NeuralNetClassifier):
 
     def _check_targets(self, X, y, groups, *, reset, classes=None):
         """Encoded labels and checked groups for the checked inputs ``X``."""
-        n_samples = _n_samples(X)
+        n_samples = num_samples(X)
         y = self._check_y(y, n_samples)
         if reset:
             self._set_classes(y, classes)

@@ -13,8 +13,7 @@ from skorch.utils import to_tensor
 
 from ..callbacks import DynamicLossWeighting
 from ..localization import TemplateMatcher
-from ..nn import MultiTaskNet
-from ..nn._transfer import BACKBONES
+from ..nn import BACKBONES, MultiTaskNet
 from ..utils import LazyImageBatch, is_path
 from ._base import BaseNetClassifier
 

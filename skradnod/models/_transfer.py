@@ -4,8 +4,7 @@ import os
 
 from sklearn.utils._param_validation import StrOptions
 
-from ..nn import TransferNet
-from ..nn._transfer import BACKBONES
+from ..nn import BACKBONES, TransferNet
 from ._base import BaseNetClassifier
 
 __all__ = ["TransferClassifier"]

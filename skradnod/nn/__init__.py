@@ -5,9 +5,10 @@ from ._blocks import ConvBNReLU, InceptionBlock, ResidualBlock, SEBlock
 from ._losses import SoftOrdinalCrossEntropy
 from ._multitask import MultiTaskNet
 from ._nodule import FeatureBranch, FusionNet, ImageBranch, NoduleCNN
-from ._transfer import TransferNet
+from ._transfer import BACKBONES, TransferNet
 
 __all__ = [
+    "BACKBONES",
     "ConvAutoencoder",
     "ConvBNReLU",
     "FeatureBranch",
