@@ -23,11 +23,10 @@ __all__ = ["BatchNormRecalibration", "DynamicLossWeighting", "recalibrate_batchn
 def recalibrate_batchnorm(net, dataset):
     """Recompute the running statistics of every BatchNorm layer of ``net``.
 
-    The layers' statistics are reset and re-estimated as an average over one
-    pass of ``dataset`` through ``net.module_`` in training mode (no gradient,
-    no augmentation: the non-training iterator), each batch weighted by its
-    size. :func:`torch.optim.swa_utils.update_bn` does much the same (weighting
-    batches equally); it is written out here
+    The layers' statistics are reset and re-estimated as a plain average over
+    one pass of ``dataset`` through ``net.module_`` in training mode (no
+    gradient, no augmentation: the non-training iterator). This is what
+    :func:`torch.optim.swa_utils.update_bn` does; it is written out here
     because that function feeds one tensor to ``module(input)``, while skradnod's
     nets take dicts of branch inputs through :meth:`skorch.NeuralNet.infer`.
 
@@ -51,22 +50,16 @@ def recalibrate_batchnorm(net, dataset):
     momenta = [layer.momentum for layer in layers]
     for layer in layers:
         layer.reset_running_stats()
+        layer.momentum = None  # a cumulative average over the pass
     was_training = module.training
     module.train()
-    seen = 0
     try:
         with torch.no_grad():
             for X, y in net.get_iterator(dataset, training=False):
                 # BatchNorm cannot use a batch of one sample (the loaders
                 # of training drop such a trailing batch too).
-                if len(y) < 2:
-                    continue
-                # A running average weighted by batch size: after the pass the
-                # means are the means over all samples, whatever the batches.
-                seen += len(y)
-                for layer in layers:
-                    layer.momentum = len(y) / seen
-                net.infer(X)
+                if len(y) > 1:
+                    net.infer(X)
     finally:
         for layer, momentum in zip(layers, momenta):
             layer.momentum = momentum
