@@ -24,9 +24,10 @@ import numpy as np
 __all__ = ["DEMO_SIZES", "main"]
 
 # What ``skradnod demo`` runs at each size. Measured on the 2-core development
-# machine while other jobs kept its load average at 4-6: "demo" took 8 min 56 s
-# wall (5 min 56 s CPU, one torch thread), "quick" 28 s; on an idle machine the
-# demo needs about its CPU time. "quick" is the trimmed version the tests run.
+# machine: "demo" (1,500 readings, two folds at a time, one torch thread each)
+# took 7 min 56 s wall on idle cores with the cohort already built (800 s CPU),
+# and 10 min 24 s while another benchmark process shared the cores; "quick" is
+# the trimmed version the tests run (under a minute).
 DEMO_SIZES = {
     "quick": {
         "n_samples": 60,
