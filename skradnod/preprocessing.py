@@ -347,7 +347,10 @@ class Resize(_ImageTransformer):
             flag = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
         else:
             flag = self._INTERPOLATIONS[self.interpolation]
-        return cv2.resize(image, (cols, rows), interpolation=flag)
+        resized = cv2.resize(image, (cols, rows), interpolation=flag)
+        # Interpolation makes no new values: area averaging in float32 can
+        # round a constant 1.0 to 1.0000001, and cubic overshoots at edges.
+        return np.clip(resized, image.min(), image.max(), out=resized)
 
 
 class CenterCrop(_ImageTransformer):

@@ -202,3 +202,18 @@ def test_set_output_pandas_on_pipelines_with_image_steps():
     images = pipe[:2].transform(X)
     assert isinstance(images, np.ndarray) and images.shape == (6, 8, 8)
     np.testing.assert_array_equal(images, make_ct_preprocessor(size=8).fit_transform(X))
+
+
+def test_resize_creates_no_values_outside_the_input_range():
+    # Found by the property tests: area averaging of a constant 1.0 image in
+    # float32 gave 1.0000001, outside the [0, 1] the nets are promised.
+    from skradnod.preprocessing import Resize
+
+    ones = np.ones((1, 13, 11), dtype=np.float32)
+    for interpolation in ("auto", "cubic", "linear", "area"):
+        out = Resize((7, 5), interpolation=interpolation).fit_transform(ones)
+        assert out.max() <= 1.0 and out.min() >= 1.0
+    step = np.zeros((1, 8, 8), dtype=np.float32)
+    step[:, :, 4:] = 1.0
+    out = Resize((20, 20), interpolation="cubic").fit_transform(step)
+    assert out.min() >= 0.0 and out.max() <= 1.0

@@ -29,8 +29,12 @@ from skradnod.preprocessing import (
     make_ct_preprocessor,
 )
 
+# derandomize: CI runs the same examples every time (a random draw found the
+# Resize rounding fixed in test_preprocessing.py; run with
+# --hypothesis-seed=random to explore further).
 SETTINGS = settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=25, deadline=None, derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 STORABLE = ["uint8", "int8", "uint16", "int16", "int32", "uint32", "int64",
             "uint64", "float32", "float64"]
