@@ -30,8 +30,8 @@ from skradnod.preprocessing import (
 )
 
 # derandomize: CI runs the same examples every time (a random draw found the
-# Resize rounding fixed in test_preprocessing.py; run with
-# --hypothesis-seed=random to explore further).
+# Resize rounding fixed in test_preprocessing.py; set derandomize=False
+# locally to explore further).
 SETTINGS = settings(
     max_examples=25, deadline=None, derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
