@@ -116,6 +116,9 @@ class OutOfFoldProba(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
             The fitted transformer.
         """
         X, y = validate_data(self, X, y, reset=True)
+        return self._fit_all(X, y)
+
+    def _fit_all(self, X, y):
         self.estimator_ = clone(self.estimator).fit(X, y)
         self.classes_ = self.estimator_.classes_
         return self
@@ -138,8 +141,10 @@ class OutOfFoldProba(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
             Probabilities (or log-probabilities), columns ordered as
             ``classes_``.
         """
-        self.fit(X, y, groups=groups)
-        X, y = validate_data(self, X, y, reset=False)
+        # Checked once here; fit() would check the same data again.
+        self._validate_params()
+        X, y = validate_data(self, X, y, reset=True)
+        self._fit_all(X, y)
         cv = PatientStratifiedKFold(
             self.cv, shuffle=True, random_state=self.random_state,
             name="OutOfFoldProba's folds",

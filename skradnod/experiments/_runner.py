@@ -254,13 +254,18 @@ def _binary_row(record, report, n_bootstrap, random_state):
         **record, "task": "binary", "wall_time": 0.0,
         "used": record["used"] + ", binary = P(4) + P(5) of the 5-class model",
     }
+    _record_metrics(record, binary)
+    return record, binary
+
+
+def _record_metrics(record, report):
+    """Copy a report's metrics and their intervals into a results record."""
     for metric in METRICS:
-        low, high = binary.ci[metric]
+        low, high = report.ci[metric]
         record.update(
-            {metric: binary.metrics[metric], f"{metric}_ci_low": low,
+            {metric: report.metrics[metric], f"{metric}_ci_low": low,
              f"{metric}_ci_high": high}
         )
-    return record, binary
 
 
 def _progress_line(record, report):
@@ -342,12 +347,7 @@ def run_row(
     record["wall_time"] = time.perf_counter() - start
     if report is not None:
         record["fit_time"] = float(np.mean(report.fit_time))
-        for metric in METRICS:
-            low, high = report.ci[metric]
-            record.update(
-                {metric: report.metrics[metric], f"{metric}_ci_low": low,
-                 f"{metric}_ci_high": high}
-            )
+        _record_metrics(record, report)
     return record, report
 
 
