@@ -124,7 +124,7 @@ def test_every_experiment_row_splits_by_patient_at_every_level(
 ):
     data = _cohort()
     weights = tmp_path / "densenet121.pt"
-    torch.save(TransferNet("densenet121", num_classes=2).state_dict(), weights)
+    torch.save(TransferNet("densenet121", n_classes=2).state_dict(), weights)
     transfer = {"weights": weights, "backbone": "densenet121"}
     preset = {
         "rfecv_cv": 2, "rfecv_trees": 5, "cnn_width": 4, "nodule_size": 32,

@@ -117,7 +117,7 @@ def test_augmentation_moves_centres_with_the_images():
 
 
 def test_multitask_net_heads():
-    net = MultiTaskNet("nodule_cnn", num_classes=3, width=4).eval()
+    net = MultiTaskNet("nodule_cnn", n_classes=3, width=4).eval()
     logits, centres = net(torch.rand(5, 32, 32))
     assert logits.shape == (5, 3) and centres.shape == (5, 2)
     assert ((centres > 0) & (centres < 1)).all()

@@ -28,7 +28,7 @@ def test_each_backbone_trains_a_step_and_predicts(backbone):
     # same seed rebuilds the initial weights: the one step changed the adapted
     # one-channel stem (the gradient crossed the whole backbone) and the head.
     torch.manual_seed(0)
-    initial = TransferNet(backbone, num_classes=2)
+    initial = TransferNet(backbone, n_classes=2)
     stem = _first_conv_key(initial)
     trained = clf.module_.state_dict()
     assert trained[stem].shape[1] == 1
@@ -56,7 +56,7 @@ def test_freeze_backbone_trains_only_the_head():
     # fit builds the net right after seeding torch with random_state: the same
     # seed gives the initial weights.
     torch.manual_seed(0)
-    initial = TransferNet("resnet50", num_classes=2, freeze=True).state_dict()
+    initial = TransferNet("resnet50", n_classes=2, freeze=True).state_dict()
     trained = clf.module_.state_dict()
     for key, value in trained.items():
         if key.startswith("backbone."):
@@ -75,7 +75,7 @@ def test_weight_file_round_trip_gives_identical_outputs(tmp_path):
     # is the smallest file to write.
     backbone = "densenet121"
     torch.manual_seed(0)
-    net = TransferNet(backbone, num_classes=3).eval()
+    net = TransferNet(backbone, n_classes=3).eval()
     # Make BatchNorm statistics non-trivial so that they must be loaded too.
     with torch.no_grad():
         net.train()(torch.rand(4, 1, 40, 40))
@@ -84,7 +84,7 @@ def test_weight_file_round_trip_gives_identical_outputs(tmp_path):
     state = {f"module.{k}": v for k, v in net.state_dict().items()}
     path = _save(state, tmp_path / "weights.pt")
     torch.manual_seed(1)  # a different random init, overwritten by the file
-    loaded = TransferNet(backbone, weights=path, num_classes=3).eval()
+    loaded = TransferNet(backbone, weights=path, n_classes=3).eval()
     x = torch.rand(2, 1, 40, 40)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), net(x), rtol=0, atol=0)
@@ -99,7 +99,7 @@ def test_bare_rgb_torchvision_file_is_adapted_to_one_channel(tmp_path):
     path = _save(
         {f"model.{k}": v for k, v in rgb.state_dict().items()}, tmp_path / "rgb.pt"
     )
-    net = TransferNet("densenet121", weights=path, num_classes=5).eval()
+    net = TransferNet("densenet121", weights=path, n_classes=5).eval()
     # Summing the stem over RGB = feeding the grey image in all three channels.
     rgb.classifier = torch.nn.Identity()
     x = torch.rand(2, 1, 40, 40)
@@ -147,7 +147,7 @@ def test_missing_library_names_the_extra(monkeypatch):
 
 
 def test_small_inputs_are_upsampled_to_the_minimum():
-    net = TransferNet("inception_v3", num_classes=2)
+    net = TransferNet("inception_v3", n_classes=2)
     assert net.prepare(torch.zeros(1, 1, 30, 60)).shape == (1, 1, 75, 150)
     assert net.prepare(torch.zeros(1, 20, 20)).shape == (1, 1, 75, 75)
     assert net.prepare(torch.zeros(1, 1, 80, 90)).shape == (1, 1, 80, 90)

@@ -124,7 +124,7 @@ class CenterRegressionClassifier(BaseNetClassifier):
     ----------
     module : torch.nn.Module class, default=MultiTaskNet
         The network; it receives ``backbone``, ``weights``, ``freeze`` and
-        ``num_classes`` unless given as ``module__<name>``.
+        ``n_classes`` unless given as ``module__<name>``.
     backbone : str, default="inception_resnet_v2"
         The shared backbone: one of :class:`~skradnod.nn.TransferNet`'s
         (the method used InceptionResNetV2) or ``"nodule_cnn"``.
@@ -241,7 +241,7 @@ class CenterRegressionClassifier(BaseNetClassifier):
     # ------------------------------------------------------------------ #
     def get_module_params_from_data(self):
         return {
-            "num_classes": len(self.classes_),
+            "n_classes": len(self.classes_),
             "backbone": self.backbone,
             "weights": self.weights,
             "freeze": self.freeze_backbone,

@@ -23,7 +23,7 @@ class TransferClassifier(BaseNetClassifier):
     ----------
     module : torch.nn.Module class, default=TransferNet
         The network; it receives ``backbone``, ``weights``, ``freeze`` and
-        ``num_classes`` unless given as ``module__<name>``.
+        ``n_classes`` unless given as ``module__<name>``.
     backbone : {"resnet50", "densenet121", "inception_v3", \
             "inception_resnet_v2"}, default="resnet50"
         The architecture (torchvision's, or timm's for InceptionResNetV2; both
@@ -111,7 +111,7 @@ class TransferClassifier(BaseNetClassifier):
 
     def get_module_params_from_data(self):
         return {
-            "num_classes": len(self.classes_),
+            "n_classes": len(self.classes_),
             "backbone": self.backbone,
             "weights": self.weights,
             "freeze": self.freeze_backbone,

@@ -38,7 +38,7 @@ class ConvAutoencoder(nn.Module):
     channels : tuple of int, default=(16, 32, 64)
         Output channels of the encoder's stride-2 stages (mirrored by the
         decoder).
-    in_chans : int, default=1
+    in_channels : int, default=1
         Image channels.
     output_activation : {"sigmoid", None}, default="sigmoid"
         Sigmoid suits images scaled to ``[0, 1]`` (after ``HUWindow``); None gives
@@ -59,7 +59,7 @@ class ConvAutoencoder(nn.Module):
         input_size=(64, 64),
         latent_dim=32,
         channels=(16, 32, 64),
-        in_chans=1,
+        in_channels=1,
         output_activation="sigmoid",
     ):
         super().__init__()
@@ -76,12 +76,12 @@ class ConvAutoencoder(nn.Module):
                 f"{output_activation!r}."
             )
         self.input_size = (height, width)
-        self.in_chans = in_chans
+        self.in_channels = in_channels
         # Ceil division: each stride-2 conv with padding 1 rounds up.
         self.code_shape = (
             channels[-1], -(-height // factor), -(-width // factor)
         )
-        stages, prev = [], in_chans
+        stages, prev = [], in_channels
         for ch in channels:
             stages.append(_down(prev, ch))
             prev = ch
@@ -95,7 +95,7 @@ class ConvAutoencoder(nn.Module):
         self.decoder = nn.Sequential(
             *(_up(rev[i], rev[i + 1]) for i in range(len(channels)))
         )
-        self.out = nn.Conv2d(channels[0], in_chans, 3, padding=1)
+        self.out = nn.Conv2d(channels[0], in_channels, 3, padding=1)
         self.output_activation = output_activation
 
     def _prepare(self, x):

@@ -17,9 +17,9 @@ __all__ = ["MultiTaskNet"]
 class _NoduleCNNTrunk(nn.Module):
     """NoduleCNN without its head: conv stages then global average pooling."""
 
-    def __init__(self, width=16, in_chans=1):
+    def __init__(self, width=16, in_channels=1):
         super().__init__()
-        cnn = NoduleCNN(in_channels=in_chans, width=width)
+        cnn = NoduleCNN(in_channels=in_channels, width=width)
         self.features = cnn.features
         self.num_features = cnn.head.in_features
 
@@ -42,9 +42,9 @@ class MultiTaskNet(nn.Module):
     weights : None, "imagenet" or path, default=None
         Pretrained weights of a named backbone (see :class:`TransferNet`).
         Ignored for a module.
-    in_chans : int, default=1
+    in_channels : int, default=1
         Input channels of a named backbone.
-    num_classes : int, default=5
+    n_classes : int, default=5
         Outputs of the classification head.
     freeze : bool, default=False
         Freeze a named backbone (see :class:`TransferNet`).
@@ -68,7 +68,7 @@ class MultiTaskNet(nn.Module):
     --------
     >>> import torch
     >>> from skradnod.nn import MultiTaskNet
-    >>> net = MultiTaskNet("resnet50", num_classes=2)
+    >>> net = MultiTaskNet("resnet50", n_classes=2)
     >>> logits, centres = net(torch.rand(2, 1, 32, 32))
     >>> logits.shape, centres.shape
     (torch.Size([2, 2]), torch.Size([2, 2]))
@@ -78,15 +78,15 @@ class MultiTaskNet(nn.Module):
         self,
         backbone="resnet50",
         weights=None,
-        in_chans=1,
-        num_classes=5,
+        in_channels=1,
+        n_classes=5,
         freeze=False,
         dropout=0.0,
         width=16,
     ):
         super().__init__()
         if backbone == "nodule_cnn":
-            self.backbone = _NoduleCNNTrunk(width=width, in_chans=in_chans)
+            self.backbone = _NoduleCNNTrunk(width=width, in_channels=in_channels)
             num_features = self.backbone.num_features
         elif isinstance(backbone, str):
             if backbone not in BACKBONES:
@@ -98,7 +98,7 @@ class MultiTaskNet(nn.Module):
             # TransferNet builds and adapts the backbone; only its feature part
             # is kept (its own head is dropped).
             transfer = TransferNet(
-                backbone, weights=weights, in_chans=in_chans, freeze=freeze
+                backbone, weights=weights, in_channels=in_channels, freeze=freeze
             )
             transfer.head = nn.Identity()
             transfer.dropout = nn.Identity()
@@ -119,7 +119,7 @@ class MultiTaskNet(nn.Module):
             )
         self.num_features = num_features
         self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(num_features, num_classes)
+        self.classifier = nn.Linear(num_features, n_classes)
         self.regressor = nn.Sequential(nn.Linear(num_features, 2), nn.Sigmoid())
 
     def forward(self, x):

@@ -58,8 +58,8 @@ def _first_conv(module):
     raise ValueError(f"{type(module).__name__} has no Conv2d layer.")
 
 
-def adapt_input_weight(weight, in_chans):
-    """Adapt a first-conv weight ``(out, c, kh, kw)`` to ``in_chans`` channels.
+def adapt_input_weight(weight, in_channels):
+    """Adapt a first-conv weight ``(out, c, kh, kw)`` to ``in_channels`` channels.
 
     For one channel the weights are summed over the input channels, which gives
     the same response to a grey image as the pretrained conv gives to that image
@@ -67,12 +67,12 @@ def adapt_input_weight(weight, in_chans):
     and rescaled so the response to a repeated grey image is kept.
     """
     c = weight.shape[1]
-    if in_chans == c:
+    if in_channels == c:
         return weight
-    if in_chans == 1:
+    if in_channels == 1:
         return weight.sum(dim=1, keepdim=True)
-    repeats = -(-in_chans // c)
-    return weight.repeat(1, repeats, 1, 1)[:, :in_chans] * (c / in_chans)
+    repeats = -(-in_channels // c)
+    return weight.repeat(1, repeats, 1, 1)[:, :in_channels] * (c / in_channels)
 
 
 def _set_submodule(root, name, module):
@@ -81,7 +81,7 @@ def _set_submodule(root, name, module):
     setattr(parent, attr, module)
 
 
-def _build_torchvision(name, pretrained, in_chans):
+def _build_torchvision(name, pretrained, in_channels):
     models = _import("torchvision")
     weights = None
     if pretrained:
@@ -107,9 +107,9 @@ def _build_torchvision(name, pretrained, in_chans):
         num_features = model.fc.in_features
         model.fc = nn.Identity()
     conv_name, conv = _first_conv(model)
-    if in_chans != conv.in_channels:
+    if in_channels != conv.in_channels:
         new = nn.Conv2d(
-            in_chans,
+            in_channels,
             conv.out_channels,
             conv.kernel_size,
             stride=conv.stride,
@@ -119,18 +119,18 @@ def _build_torchvision(name, pretrained, in_chans):
             bias=conv.bias is not None,
         )
         with torch.no_grad():
-            new.weight.copy_(adapt_input_weight(conv.weight, in_chans))
+            new.weight.copy_(adapt_input_weight(conv.weight, in_channels))
             if conv.bias is not None:
                 new.bias.copy_(conv.bias)
         _set_submodule(model, conv_name, new)
     return model, num_features
 
 
-def _build_timm(name, pretrained, in_chans):
+def _build_timm(name, pretrained, in_channels):
     timm = _import("timm")
-    # timm adapts the pretrained first conv to in_chans itself (summing for 1).
+    # timm adapts the pretrained first conv to in_channels itself (summing for 1).
     model = timm.create_model(
-        name, pretrained=pretrained, num_classes=0, in_chans=in_chans
+        name, pretrained=pretrained, num_classes=0, in_chans=in_channels
     )
     return model, model.num_features
 
@@ -259,10 +259,10 @@ class TransferNet(nn.Module):
         a PyTorch state dict file, e.g. RadImageNet weights converted to
         PyTorch, loaded with :func:`load_backbone_weights` (see there for how
         keys are matched).
-    in_chans : int, default=1
+    in_channels : int, default=1
         Input channels; the pretrained first convolution is adapted (summed over
         RGB for one channel).
-    num_classes : int, default=5
+    n_classes : int, default=5
         Outputs of the new linear head.
     freeze : bool, default=False
         If True, the backbone's parameters are not trained and its BatchNorm
@@ -285,7 +285,7 @@ class TransferNet(nn.Module):
     --------
     >>> import torch
     >>> from skradnod.nn import TransferNet
-    >>> net = TransferNet("resnet50", num_classes=3)
+    >>> net = TransferNet("resnet50", n_classes=3)
     >>> net(torch.zeros(2, 1, 32, 32)).shape
     torch.Size([2, 3])
     """
@@ -294,8 +294,8 @@ class TransferNet(nn.Module):
         self,
         backbone="resnet50",
         weights=None,
-        in_chans=1,
-        num_classes=5,
+        in_channels=1,
+        n_classes=5,
         freeze=False,
         dropout=0.0,
     ):
@@ -316,11 +316,11 @@ class TransferNet(nn.Module):
         self.backbone_name = backbone
         self.freeze = freeze
         self.backbone, self.num_features = build(
-            backbone, weights == "imagenet", in_chans
+            backbone, weights == "imagenet", in_channels
         )
-        self.in_chans = in_chans
+        self.in_channels = in_channels
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(self.num_features, num_classes)
+        self.head = nn.Linear(self.num_features, n_classes)
         if weights is not None and weights != "imagenet":
             load_backbone_weights(self, weights)
         if freeze:
