@@ -24,6 +24,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory
 
+from ._nrrd import read_nrrd
 from ._radiomics_worker import (
     _build_extractor,
     _extract_packed,
@@ -312,8 +313,6 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
                 except TypeError:
                     items = None
             if items and all(is_path(item) for item in items):
-                from .io import read_nrrd
-
                 images, headers = [], []
                 for item in items:
                     image, header = read_nrrd(item)

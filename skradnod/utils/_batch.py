@@ -18,6 +18,8 @@ from numbers import Integral
 
 import numpy as np
 
+from .._nrrd import read_nrrd
+
 __all__ = [
     "ArrayOutputMixin",
     "LazyImageBatch",
@@ -38,7 +40,43 @@ def _describe(sample, index):
     return f"sample {index}"
 
 
-def _check_image(image, index, source=None, *, allow_nan=False):
+def check_image(image, index, source=None, *, allow_nan=False):
+    """Validate one image of a batch: a finite, numeric 2D array.
+
+    Parameters
+    ----------
+    image : array-like
+        The image. A 3D array with one singleton axis (a one-slice volume) is
+        squeezed to 2D, as :func:`skradnod.io.read_nrrd` does.
+    index : int
+        Its position in the batch, named in errors.
+    source : str, path-like or None, default=None
+        Where it came from (a file), named in errors instead of the index.
+    allow_nan : bool, default=False
+        Accept NaN and infinite pixels.
+
+    Returns
+    -------
+    image : ndarray of shape (H, W)
+        The image with its dtype unchanged.
+
+    Raises
+    ------
+    ValueError
+        Naming the sample (or file) when the image is not 2D, is empty, is not
+        numeric, or holds NaN/inf.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skradnod.utils import check_image
+    >>> check_image(np.zeros((1, 4, 4)), 0).shape
+    (4, 4)
+    >>> check_image(np.full((2, 2), np.nan), 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: Image batch sample 3 contains NaN or infinite pixels; images must be finite.
+    """
     where = _describe(source if source is not None else image, index)
     image = np.asarray(image)
     if image.ndim == 3 and 1 in image.shape:
@@ -127,12 +165,10 @@ class LazyImageBatch(Sequence):
         """Read and validate the raw image ``index`` (no steps applied)."""
         source = self.sources[index]
         if is_path(source):
-            from ..io import read_nrrd
-
             image, _ = read_nrrd(source)
         else:
             image = source
-        return _check_image(image, index, source)
+        return check_image(image, index, source)
 
     def __getitem__(self, key):
         if isinstance(key, Integral):
@@ -253,12 +289,10 @@ def check_image_batch(X, *, allow_lazy=False, allow_nan=False, name="X"):
     out = []
     for i, item in enumerate(items):
         if is_path(item):
-            from ..io import read_nrrd
-
             image, _ = read_nrrd(item)
-            out.append(_check_image(image, i, item, allow_nan=allow_nan))
+            out.append(check_image(image, i, item, allow_nan=allow_nan))
         else:
-            out.append(_check_image(item, i, allow_nan=allow_nan))
+            out.append(check_image(item, i, allow_nan=allow_nan))
     return out
 
 
