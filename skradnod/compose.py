@@ -13,7 +13,8 @@ from sklearn.utils.metadata_routing import MethodMapping, process_routing
 from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d
 from skorch.helper import SliceDict
 
-from .models._base import BaseNetClassifier, num_samples
+from .models._base import BaseNetClassifier
+from .models._data import num_samples
 from .nn import FusionNet
 from .utils import LazyImageBatch, check_image_batch
 

@@ -6,7 +6,7 @@ from skorch.helper import predefined_split
 
 from skradnod.callbacks import recalibrate_batchnorm
 from skradnod.models import NoduleCNNClassifier
-from skradnod.models._base import NetDataset
+from skradnod.models._data import NetDataset
 
 
 def _data(n=48, size=16, seed=0):

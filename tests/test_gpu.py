@@ -15,8 +15,7 @@ import pytest
 import torch
 
 from skradnod.models import NoduleCNNClassifier
-from skradnod.models._base import augment_batch
-from skradnod.models._multitask import augment_with_centres
+from skradnod.models._data import augment_batch, augment_with_centres
 
 pytestmark = pytest.mark.gpu
 

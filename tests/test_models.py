@@ -16,7 +16,7 @@ from skradnod.evaluation import to_binary
 from skradnod.io import write_nrrd
 from skradnod.model_selection import UngroupedSplitWarning
 from skradnod.models import FeatureNetClassifier, NoduleCNNClassifier
-from skradnod.models._base import augment_batch
+from skradnod.models._data import augment_batch
 from skradnod.utils import LazyImageBatch
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from skradnod.models import CenterRegressionClassifier
-from skradnod.models._multitask import augment_with_centres
+from skradnod.models._data import augment_with_centres
 from skradnod.nn import MultiTaskNet
 
 

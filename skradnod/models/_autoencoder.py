@@ -20,7 +20,8 @@ from skorch.utils import to_tensor
 from ..model_selection import ValidationSplit
 from ..nn import ConvAutoencoder
 from ..utils import resolve_device
-from ._base import BaseNetClassifier, BatchCollate, NetDataset
+from ._base import BaseNetClassifier
+from ._data import BatchCollate, NetDataset, make_loader
 from ._speed import SPEED_PARAMETER_CONSTRAINTS, SpeedMixin
 from ._state import TrainingStateMixin
 
@@ -43,16 +44,8 @@ class _ReconstructionNet(TrainingStateMixin, SpeedMixin, NeuralNet):
         return self.criterion_(y_pred, target)
 
     def get_iterator(self, dataset, training=False):
-        prefix = "iterator_train" if training else "iterator_valid"
-        kwargs = self.get_params_for(prefix)
-        kwargs.setdefault("batch_size", self.batch_size)
-        if training:
-            kwargs.setdefault("shuffle", True)
-            # BatchNorm cannot train on a trailing batch of one image.
-            if len(dataset) > 1 and len(dataset) % kwargs["batch_size"] == 1:
-                kwargs.setdefault("drop_last", True)
-        iterator = self.iterator_train if training else self.iterator_valid
-        return self.build_loader(iterator, dataset, training=training, **kwargs)
+        kwargs = self.get_params_for("iterator_train" if training else "iterator_valid")
+        return make_loader(self, dataset, kwargs, training=training)
 
 
 class AutoencoderEmbedding(

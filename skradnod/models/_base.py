@@ -14,223 +14,37 @@ is skorch's.
 """
 
 import inspect
-import os
-import warnings
-from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import _fit_context
-from sklearn.utils import check_random_state, compute_class_weight
 from sklearn.utils._param_validation import (
     Interval,
     StrOptions,
     validate_parameter_constraints,
 )
 from sklearn.utils.metadata_routing import MethodMapping
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetClassifier
-from skorch.callbacks import (
-    EarlyStopping,
-    EpochScoring,
-    EpochTimer,
-    LRScheduler,
-    PassthroughScoring,
-    PrintLog,
-    ProgressBar,
-)
-from skorch.utils import get_map_location, is_dataset, to_device, to_tensor
+from skorch.utils import is_dataset, to_device, to_tensor
 
-from ..callbacks import BatchNormRecalibration
 from ..model_selection import ValidationSplit
 from ..utils import LazyImageBatch, check_image_batch, resolve_device
 from ._contract import check_contract, record_contract
+from ._data import BatchCollate, NetDataset, make_loader
+from ._labels import LabelMixin
+from ._recipe import monitor_of, recipe_callbacks
+from ._runtime import RuntimeMixin
 from ._speed import SPEED_PARAMETER_CONSTRAINTS, SpeedMixin
 from ._state import TrainingStateMixin
 
-__all__ = [
-    "BaseNetClassifier",
-    "num_samples",
-    "BatchCollate",
-    "NetDataset",
-    "augment_batch",
-]
+__all__ = ["BaseNetClassifier"]
 
 
-# --------------------------------------------------------------------------- #
-# Data: a Dataset over the data contract, and a collate that batches + augments
-# --------------------------------------------------------------------------- #
-def num_samples(X):
-    """Number of samples of an input: its length, equal across a dict's inputs."""
-    if isinstance(X, dict):
-        lengths = {key: num_samples(value) for key, value in X.items()}
-        if len(set(lengths.values())) != 1:
-            raise ValueError(
-                f"The inputs of a multi-input X differ in length: {lengths}."
-            )
-        return next(iter(lengths.values()))
-    return len(X)
-
-
-def _sample(X, i):
-    """Sample ``i`` of X as float32 numpy; a 2D sample (an image) gets a channel."""
-    if isinstance(X, dict):
-        return {key: _sample(value, i) for key, value in X.items()}
-    item = np.asarray(X[i], dtype=np.float32)
-    if item.ndim == 2:
-        # Image batches are (n, H, W) by the data contract; conv nets want (C, H, W).
-        item = item[np.newaxis]
-    return item
-
-
-class NetDataset(torch.utils.data.Dataset):
-    """A torch Dataset over an image batch, a feature table or a dict of them.
-
-    Parameters
-    ----------
-    X : ndarray, list of ndarray, LazyImageBatch or dict of those
-        The input. ``X[i]`` is read only when sample ``i`` is requested, so a
-        :class:`~skradnod.utils.LazyImageBatch` loads (and preprocesses) its
-        images inside the data loader, a few batches at a time. 2D samples
-        (images) are returned with a leading channel axis.
-    y : ndarray of shape (n_samples,) or None, default=None
-        Encoded targets (``int64``); None at predict time.
-
-    Notes
-    -----
-    ``X`` and ``y`` are public attributes so that skorch's scoring callbacks
-    (``skorch.utils.data_from_dataset``) can reach them through a ``Subset``.
-    """
-
-    def __init__(self, X, y=None):
-        self.X = X
-        self.y = y
-        self.n_samples = num_samples(X)
-        if y is not None and len(y) != self.n_samples:
-            raise ValueError(
-                f"X has {self.n_samples} samples but y has {len(y)}."
-            )
-
-    def __len__(self):
-        return self.n_samples
-
-    def __getitem__(self, i):
-        yi = self.y[i] if self.y is not None else 0
-        return _sample(self.X, i), yi
-
-
-def augment_batch(x, *, rotation=15.0, flip=True, generator=None):
-    """Randomly flip and rotate every image of a batch (method step 5).
-
-    Parameters
-    ----------
-    x : torch.Tensor of shape (N, C, H, W)
-        Image batch.
-    rotation : float, default=15.0
-        Each image is rotated by an angle drawn uniformly from
-        ``[-rotation, rotation]`` degrees (bilinear, border values extended, as
-        Keras' ``fill_mode="nearest"`` did in the thesis). 0 disables rotation.
-    flip : bool, default=True
-        Flip each image horizontally and, independently, vertically with
-        probability 1/2.
-    generator : torch.Generator or None, default=None
-        Random source; None uses torch's global generator (seeded by the
-        estimator's ``random_state``).
-
-    Returns
-    -------
-    x_aug : torch.Tensor of shape (N, C, H, W)
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skradnod.models._base import augment_batch
-    >>> x = torch.arange(16.0).reshape(1, 1, 4, 4)
-    >>> augment_batch(x, rotation=0.0).shape
-    torch.Size([1, 1, 4, 4])
-    """
-    n = x.shape[0]
-    if flip:
-        # Batched masks instead of a per-sample Python loop: the loader's cost
-        # must stay negligible next to the net (see benchmarks/bench_training.py).
-        shape = (n,) + (1,) * (x.ndim - 1)
-        hflip = torch.rand(n, generator=generator) < 0.5
-        vflip = torch.rand(n, generator=generator) < 0.5
-        x = torch.where(hflip.view(shape).to(x.device), x.flip(-1), x)
-        x = torch.where(vflip.view(shape).to(x.device), x.flip(-2), x)
-    if rotation:
-        angle = (torch.rand(n, generator=generator) * 2 - 1) * np.deg2rad(rotation)
-        cos, sin = torch.cos(angle), torch.sin(angle)
-        zero = torch.zeros_like(angle)
-        theta = torch.stack(
-            [torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1
-        ).to(device=x.device, dtype=x.dtype)
-        grid = torch.nn.functional.affine_grid(theta, x.shape, align_corners=False)
-        x = torch.nn.functional.grid_sample(
-            x, grid, mode="bilinear", padding_mode="border", align_corners=False
-        )
-    return x
-
-
-def _stack(items):
-    if isinstance(items[0], dict):
-        return {key: _stack([item[key] for item in items]) for key in items[0]}
-    return torch.from_numpy(np.stack(items))
-
-
-def _augment(x, rotation):
-    if isinstance(x, dict):
-        return {key: _augment(value, rotation) for key, value in x.items()}
-    if x.ndim == 4:  # (N, C, H, W): an image input; feature rows pass unchanged
-        return augment_batch(x, rotation=rotation)
-    return x
-
-
-class BatchCollate:
-    """Collate ``(X_i, y_i)`` samples into tensors, augmenting images if asked.
-
-    A picklable callable (so ``iterator_train__num_workers > 0`` works): it
-    stacks the samples with numpy (cheaper than torch's generic collate) and,
-    when ``augment`` is True, applies :func:`augment_batch` to every 4D
-    (image) tensor of the batch.
-
-    Parameters
-    ----------
-    augment : bool, default=False
-        Whether to augment (True only for the training iterator).
-    rotation : float, default=15.0
-        Rotation range in degrees, see :func:`augment_batch`.
-    """
-
-    def __init__(self, augment=False, rotation=15.0):
-        self.augment = augment
-        self.rotation = rotation
-
-    def __call__(self, batch):
-        xs, ys = zip(*batch)
-        X = _stack(xs)
-        y = torch.as_tensor(np.asarray(ys))
-        if self.augment:
-            X, y = self.augment_batch(X, y)
-        return X, y
-
-    def augment_batch(self, X, y):
-        """Augment a collated batch (on any device; the nets call it on CUDA)."""
-        return _augment(X, self.rotation), y
-
-
-# --------------------------------------------------------------------------- #
-# Callbacks helpers
-# --------------------------------------------------------------------------- #
-def _valid_accuracy(net, X, y):
-    """Accuracy on the encoded labels (``net.predict`` returns decoded ones)."""
-    proba = net.predict_proba(X)
-    return float(np.mean(proba.argmax(axis=1) == np.asarray(y)))
-
-
-class BaseNetClassifier(TrainingStateMixin, SpeedMixin, NeuralNetClassifier):
+class BaseNetClassifier(
+    RuntimeMixin, LabelMixin, TrainingStateMixin, SpeedMixin, NeuralNetClassifier
+):
     """skorch classifier with skradnod's training recipe (method step 10).
 
     Subclasses set the default ``module`` and how ``X`` is checked; everything
@@ -486,53 +300,11 @@ class BaseNetClassifier(TrainingStateMixin, SpeedMixin, NeuralNetClassifier):
     # ------------------------------------------------------------------ #
     @property
     def _monitor(self):
-        has_valid = self.valid_size is not None or self.train_split is not None
-        return "valid_loss" if has_valid else "train_loss"
+        return monitor_of(self)
 
     @property
     def _default_callbacks(self):
-        monitor = self._monitor
-        callbacks = [
-            ("epoch_timer", EpochTimer()),
-            # Before any scoring reads the validation loss (see its docstring).
-            ("bn_recalibration", BatchNormRecalibration()),
-            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
-        ]
-        if monitor == "valid_loss":
-            callbacks += [
-                ("valid_loss", PassthroughScoring(name="valid_loss")),
-                (
-                    "valid_acc",
-                    EpochScoring(
-                        _valid_accuracy, name="valid_acc", lower_is_better=False
-                    ),
-                ),
-            ]
-        if self.lr_patience is not None:
-            callbacks.append(
-                (
-                    "lr_scheduler",
-                    LRScheduler(
-                        policy=torch.optim.lr_scheduler.ReduceLROnPlateau,
-                        monitor=monitor,
-                        patience=self.lr_patience,
-                        factor=self.lr_factor,
-                    ),
-                )
-            )
-        if self.patience is not None:
-            callbacks.append(
-                (
-                    "early_stopping",
-                    EarlyStopping(
-                        monitor=monitor, patience=self.patience, load_best=True
-                    ),
-                )
-            )
-        if isinstance(self.verbose, Real) and self.verbose > 1:
-            callbacks.append(("progress_bar", ProgressBar()))
-        callbacks.append(("print_log", PrintLog()))
-        return callbacks
+        return recipe_callbacks(self)
 
     # ------------------------------------------------------------------ #
     # input checking (hooks)
@@ -563,15 +335,6 @@ class BaseNetClassifier(TrainingStateMixin, SpeedMixin, NeuralNetClassifier):
             record_contract(self, X)
         else:
             check_contract(self, X)
-
-    def _check_y(self, y, n_samples):
-        y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        if len(y) != n_samples:
-            raise ValueError(
-                f"X has {n_samples} samples but y has {len(y)} labels."
-            )
-        return y
 
     def get_module_params_from_data(self):
         """Module arguments that depend on the training data (hook)."""
@@ -610,6 +373,7 @@ class BaseNetClassifier(TrainingStateMixin, SpeedMixin, NeuralNetClassifier):
 
     def _train(self, X, y, groups, **fit_params):
         """Initialise (unless warm-starting) and train on checked data."""
+        self.device_ = resolve_device(self.device)
         with self._seeded(), self._torch_threads():
             # What skorch's NeuralNet.fit does, on data already checked here; its
             # fit would call our partial_fit, which checks data again.
@@ -663,140 +427,11 @@ class BaseNetClassifier(TrainingStateMixin, SpeedMixin, NeuralNetClassifier):
         y, groups = self._check_targets(X, y, groups, reset=reset, classes=classes)
         return X, y, groups
 
-    def _check_targets(self, X, y, groups, *, reset, classes=None):
-        """Encoded labels and checked groups for the checked inputs ``X``."""
-        n_samples = num_samples(X)
-        y = self._check_y(y, n_samples)
-        if reset:
-            self._set_classes(y, classes)
-            self.class_weight_ = self._compute_class_weight(
-                np.searchsorted(self.classes_, y)
-            )
-            self.device_ = resolve_device(self.device)
-        else:
-            unknown = np.setdiff1d(y, self.classes_)
-            if unknown.size:
-                raise ValueError(
-                    f"y contains labels {unknown.tolist()} not seen in the first "
-                    f"partial_fit (classes {self.classes_.tolist()})."
-                )
-        y_encoded = np.searchsorted(self.classes_, y).astype(np.int64)
-        if groups is not None:
-            groups = column_or_1d(groups)
-            if len(groups) != n_samples:
-                raise ValueError(
-                    f"groups has {len(groups)} entries but X has {n_samples} "
-                    "samples. If a sampler earlier in the pipeline dropped rows, "
-                    "build it with skradnod.pipeline.make_pipeline, which "
-                    "resamples groups with the rows."
-                )
-        return y_encoded, groups
-
-    def _set_classes(self, y, classes=None):
-        labels = np.unique(y)
-        if classes is None:
-            classes = self.classes
-        if classes is not None:
-            classes = np.asarray(classes)
-            unknown = np.setdiff1d(labels, classes)
-            if unknown.size:
-                raise ValueError(
-                    f"y contains labels {unknown.tolist()} that are not in the "
-                    f"classes parameter {classes.tolist()}."
-                )
-            labels = np.unique(classes)
-        elif len(labels) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes; "
-                f"y has 1 class ({labels[0]!r})."
-            )
-        # skorch's ``classes_`` property reads this attribute.
-        self.classes_inferred_ = labels
-
-    def _compute_class_weight(self, y_encoded):
-        if self.class_weight is None:
-            return None
-        n_classes = len(self.classes_)
-        if self.class_weight in ("balanced", "sqrt"):
-            present = np.unique(y_encoded)
-            weight = np.zeros(n_classes)
-            weight[present] = compute_class_weight(
-                "balanced", classes=present, y=y_encoded
-            )
-            if self.class_weight == "sqrt":
-                weight = np.sqrt(weight)
-        else:
-            unknown = set(self.class_weight) - set(self.classes_.tolist())
-            if unknown:
-                raise ValueError(
-                    f"class_weight has labels {sorted(unknown)} not in y "
-                    f"(classes {self.classes_.tolist()})."
-                )
-            weight = np.array(
-                [float(self.class_weight.get(c, 1.0)) for c in self.classes_.tolist()]
-            )
-        return weight / weight.sum()
-
-    @contextmanager
-    def _torch_threads(self):
-        if self.n_jobs is None:
-            yield
-            return
-        n_threads = self.n_jobs
-        if n_threads < 0:
-            n_threads = max(1, (os.cpu_count() or 1) + 1 + n_threads)
-        previous = torch.get_num_threads()
-        torch.set_num_threads(n_threads)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(previous)
-
-    @contextmanager
-    def _seeded(self):
-        if self.random_state is None:
-            yield
-            return
-        seed = (
-            self.random_state
-            if isinstance(self.random_state, Integral)
-            else check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        )
-        on_cuda = str(self.device_).startswith("cuda")
-        devices = [torch.cuda.current_device()] if on_cuda else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            yield
-
     def check_data(self, X, y):
         # The labels were validated and classes_ set in fit (from the labels as
         # given, not the codes skorch sees), so skorch's inference is skipped.
         if y is None and not is_dataset(X):
             raise ValueError(f"{type(self).__name__} needs y to fit.")
-
-    # ------------------------------------------------------------------ #
-    # device: resolved once ("auto" -> cuda/cpu), the parameter kept as given
-    # ------------------------------------------------------------------ #
-    @contextmanager
-    def _on_resolved_device(self):
-        # skorch reads ``self.device`` while initialising and training; it
-        # sees the resolved device there while get_params keeps "auto".
-        requested = self.device
-        if requested == "auto":
-            self.device = getattr(self, "device_", None) or resolve_device(requested)
-        try:
-            yield
-        finally:
-            self.device = requested
-
-    def initialize(self):
-        self.device_ = resolve_device(self.device)
-        with self._on_resolved_device():
-            return super().initialize()
-
-    def load_params(self, *args, **kwargs):
-        with self._on_resolved_device():
-            return super().load_params(*args, **kwargs)
 
     def infer(self, x, groups=None, **fit_params):
         # skorch hands every fit parameter to the split and to forward; groups
@@ -809,21 +444,6 @@ class BaseNetClassifier(TrainingStateMixin, SpeedMixin, NeuralNetClassifier):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         y_true = to_tensor(y_true, device=self.device_)
         return self.criterion_(y_pred, y_true)
-
-    def __setstate__(self, state):
-        if state.get("device") != "auto":
-            super().__setstate__(state)
-            return
-        # A net fitted with device="auto" on a GPU machine: load its tensors
-        # where they can live here, keep the parameter "auto".
-        fitted = state.get("device_") or "cpu"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            location = str(get_map_location(fitted))
-        super().__setstate__({**state, "device": location})
-        self.device = "auto"
-        if "device_" in state:
-            self.device_ = location
 
     # ------------------------------------------------------------------ #
     # module, criterion, data loading
@@ -861,20 +481,9 @@ class BaseNetClassifier(TrainingStateMixin, SpeedMixin, NeuralNetClassifier):
         )
 
     def get_iterator(self, dataset, training=False):
-        prefix = "iterator_train" if training else "iterator_valid"
-        kwargs = self.get_params_for(prefix)
-        iterator = self.iterator_train if training else self.iterator_valid
-        kwargs.setdefault("batch_size", self.batch_size)
-        if kwargs["batch_size"] == -1:
-            kwargs["batch_size"] = len(dataset)
+        kwargs = self.get_params_for("iterator_train" if training else "iterator_valid")
         kwargs.setdefault("collate_fn", self.get_collate_fn(training))
-        if training:
-            kwargs.setdefault("shuffle", True)
-            # BatchNorm cannot train on a batch of one sample: drop such a
-            # trailing singleton (a different sample each epoch when shuffled).
-            if len(dataset) > 1 and len(dataset) % kwargs["batch_size"] == 1:
-                kwargs.setdefault("drop_last", True)
-        return self.build_loader(iterator, dataset, training=training, **kwargs)
+        return make_loader(self, dataset, kwargs, training=training)
 
     def _validation_split(self):
         """The default early-stopping split (``valid_size``), patient-grouped."""

@@ -16,90 +16,9 @@ from ..localization import TemplateMatcher
 from ..nn import BACKBONES, MultiTaskNet
 from ..utils import LazyImageBatch, is_path
 from ._base import BaseNetClassifier
+from ._data import CentreCollate
 
 __all__ = ["CenterRegressionClassifier"]
-
-
-def augment_with_centres(x, centres, *, rotation=15.0, generator=None):
-    """Flip and rotate images and move their centre targets alike.
-
-    Parameters
-    ----------
-    x : torch.Tensor of shape (N, C, H, W)
-        Images.
-    centres : torch.Tensor of shape (N, 2)
-        ``(x, y)`` in ``[0, 1]`` (pixel-edge convention, see
-        :class:`~skradnod.localization.TemplateMatcher`).
-    rotation : float, default=15.0
-        Angles are drawn uniformly from ``[-rotation, rotation]`` degrees.
-    generator : torch.Generator or None, default=None
-        Random source (None: torch's global one).
-
-    Returns
-    -------
-    x_aug, centres_aug : torch.Tensor
-        Centres rotated out of the image are clipped to ``[0, 1]``.
-    """
-    n = x.shape[0]
-    centres = centres.clone()
-    shape = (n,) + (1,) * (x.ndim - 1)
-    hflip = torch.rand(n, generator=generator) < 0.5
-    vflip = torch.rand(n, generator=generator) < 0.5
-    # Random numbers come from the CPU generator, then move to the batch's
-    # device (the nets augment on the GPU when they train there).
-    hflip, vflip = hflip.to(x.device), vflip.to(x.device)
-    x = torch.where(hflip.view(shape), x.flip(-1), x)
-    x = torch.where(vflip.view(shape), x.flip(-2), x)
-    centres[:, 0] = torch.where(hflip, 1 - centres[:, 0], centres[:, 0])
-    centres[:, 1] = torch.where(vflip, 1 - centres[:, 1], centres[:, 1])
-    if rotation:
-        angle = (torch.rand(n, generator=generator) * 2 - 1) * np.deg2rad(rotation)
-        angle = angle.to(x.device)
-        cos, sin = torch.cos(angle), torch.sin(angle)
-        zero = torch.zeros_like(angle)
-        theta = torch.stack(
-            [torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1
-        ).to(dtype=x.dtype)
-        # affine_grid samples output point q from input point R q (normalised
-        # coordinates in [-1, 1], which is 2 * centre - 1 with align_corners=False),
-        # so a centre at input point p moves to R^T p.
-        grid = torch.nn.functional.affine_grid(theta, x.shape, align_corners=False)
-        x = torch.nn.functional.grid_sample(
-            x, grid, mode="bilinear", padding_mode="border", align_corners=False
-        )
-        p = 2 * centres - 1
-        q = torch.stack(
-            [cos * p[:, 0] + sin * p[:, 1], -sin * p[:, 0] + cos * p[:, 1]], 1
-        ).to(centres.dtype)
-        centres = ((q + 1) / 2).clamp(0, 1)
-    return x, centres
-
-
-class CentreCollate:
-    """Collate ``(image, [code, cx, cy])`` samples, augmenting images and centres.
-
-    Picklable (data-loader workers). At predict time there are no targets (the
-    dataset yields 0 for each) and only the images are stacked.
-    """
-
-    def __init__(self, augment=False, rotation=15.0):
-        self.augment = augment
-        self.rotation = rotation
-
-    def __call__(self, batch):
-        xs, ys = zip(*batch)
-        X = torch.from_numpy(np.stack(xs))
-        y = torch.as_tensor(np.asarray(ys))
-        if self.augment:
-            X, y = self.augment_batch(X, y)
-        return X, y
-
-    def augment_batch(self, X, y):
-        """Augment images and centre targets (on any device)."""
-        if y.ndim != 2:
-            return X, y
-        X, centres = augment_with_centres(X, y[:, 1:], rotation=self.rotation)
-        return X, torch.cat([y[:, :1], centres], dim=1)
 
 
 def _valid_class_accuracy(net, X, y):

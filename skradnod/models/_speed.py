@@ -121,7 +121,7 @@ class SpeedMixin:
     A collate function can have its augmentation moved to the GPU: it needs an
     ``augment`` attribute and an ``augment_batch(X, y) -> (X, y)`` method that
     works on tensors of any device (see
-    :class:`~skradnod.models._base.BatchCollate`). Collate functions without
+    :class:`~skradnod.models._data.BatchCollate`). Collate functions without
     them keep augmenting in the loader.
     """
 

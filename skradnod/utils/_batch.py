@@ -72,10 +72,10 @@ def check_image(image, index, source=None, *, allow_nan=False):
     >>> from skradnod.utils import check_image
     >>> check_image(np.zeros((1, 4, 4)), 0).shape
     (4, 4)
-    >>> check_image(np.full((2, 2), np.nan), 3)
+    >>> check_image(np.full((2, 2), np.nan), 3)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: Image batch sample 3 contains NaN or infinite pixels; images must be finite.
+    ValueError: Image batch sample 3 contains NaN or infinite pixels; ...
     """
     where = _describe(source if source is not None else image, index)
     image = np.asarray(image)
