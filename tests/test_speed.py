@@ -23,7 +23,7 @@ from skradnod.models import (
     NoduleCNNClassifier,
     TransferClassifier,
 )
-from skradnod.models._speed import SpeedMixin, resolve_precision
+from skradnod.models._speed import DeviceAugmentLoader, SpeedMixin, resolve_precision
 
 
 def make_bright_centres(n=40, size=16, seed=0):
@@ -189,7 +189,11 @@ def test_gpu_data_path_augments_after_the_loader(monkeypatch):
     assert loader.persistent_workers and loader.pin_memory
     assert loader.num_workers == 1
     assert loader.collate_fn.augment is False
-    assert clf._device_augment_.augment is True
+    # The batches it stacks are augmented after the loader, on the device.
+    train_loader = clf.get_iterator(clf.get_dataset(X[:4], y[:4]), training=True)
+    assert isinstance(train_loader, DeviceAugmentLoader)
+    assert train_loader.augmenter.augment is True
+    assert train_loader.loader.collate_fn.augment is False
     # The module is channels-last, and so is every image batch it gets.
     conv = next(m for m in clf.module_.modules() if isinstance(m, torch.nn.Conv2d))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)

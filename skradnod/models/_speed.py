@@ -32,7 +32,7 @@ import torch
 from sklearn.utils._param_validation import StrOptions
 from skorch.dataset import unpack_data
 
-__all__ = ["SpeedMixin", "resolve_precision"]
+__all__ = ["DeviceAugmentLoader", "SpeedMixin", "resolve_precision"]
 
 PRECISIONS = ("32", "bf16", "fp16", "auto")
 
@@ -109,6 +109,37 @@ def _float32(y):
     return y
 
 
+class DeviceAugmentLoader:
+    """Iterate a data loader, moving each batch to a device and augmenting it there.
+
+    The CUDA data path's training loader: the wrapped loader's collate only
+    stacks arrays (in its workers), and the flips and rotations run on the GPU
+    batch. Its length and batch order are the wrapped loader's.
+
+    Parameters
+    ----------
+    loader : iterable of (X, y) batches
+        The data loader (its collate function does not augment).
+    augmenter : object with ``augment_batch(X, y) -> (X, y)``
+        The augmentation (a training :class:`~skradnod.models._data.BatchCollate`).
+    device : torch.device
+        Where the batches go.
+    """
+
+    def __init__(self, loader, augmenter, device):
+        self.loader = loader
+        self.augmenter = augmenter
+        self.device = device
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        for Xi, yi in self.loader:
+            Xi, yi = _to(Xi, self.device), _to(yi, self.device)
+            yield self.augmenter.augment_batch(Xi, yi)
+
+
 class SpeedMixin:
     """skorch hooks for mixed precision, the CUDA data path and ``torch.compile``.
 
@@ -153,14 +184,11 @@ class SpeedMixin:
         return torch.autocast(device_type=self._speed_device().type, dtype=dtype)
 
     def _prepare_batch(self, Xi, yi, *, training):
-        """Move a batch to the GPU, augment it there, make images channels-last."""
+        """Move a batch to the GPU (if not there yet); images channels-last."""
         if not self._on_cuda():
             return Xi, yi
         device = self._speed_device()
         Xi, yi = _to(Xi, device), _to(yi, device)
-        augmenter = getattr(self, "_device_augment_", None)
-        if training and augmenter is not None:
-            Xi, yi = augmenter.augment_batch(Xi, yi)
         return _channels_last(Xi), yi
 
     # ------------------------------------------------------------------ #
@@ -275,20 +303,30 @@ class SpeedMixin:
         persistent = kwargs.get("num_workers", 0) > 0
         if persistent:
             kwargs.setdefault("persistent_workers", True)
+        augmenter = None
         collate = kwargs.get("collate_fn")
-        if training:
-            self._device_augment_ = None
-            if getattr(collate, "augment", False) and hasattr(
-                collate, "augment_batch"
-            ):
-                self._device_augment_ = collate
-                collate = copy.copy(collate)
-                collate.augment = False
-                kwargs["collate_fn"] = collate
+        if (
+            training
+            and getattr(collate, "augment", False)
+            and hasattr(collate, "augment_batch")
+        ):
+            # The loader only stacks; the batch is augmented once on the GPU.
+            augmenter = collate
+            collate = copy.copy(collate)
+            collate.augment = False
+            kwargs["collate_fn"] = collate
+        device = self._speed_device()
+
+        def make():
+            loader = iterator(dataset, **kwargs)
+            if augmenter is None:
+                return loader
+            return DeviceAugmentLoader(loader, augmenter, device)
+
         cache = getattr(self, "_loader_cache_", None)
         if not (persistent and kwargs["persistent_workers"] and cache is not None):
-            return iterator(dataset, **kwargs)
+            return make()
         cached = cache.get(training)
         if cached is None or cached[0] is not dataset:
-            cache[training] = (dataset, iterator(dataset, **kwargs))
+            cache[training] = (dataset, make())
         return cache[training][1]
