@@ -10,7 +10,9 @@ trains (its private ``_initialize_module`` moves the module there), and has no
 hook to give it another one, so during those calls ``device`` holds the
 resolved device; it is "auto" again when they return, whether they succeed
 or raise, so ``get_params`` after ``fit``, ``clone`` and pickling see the
-parameter as given.
+parameter as given. skorch's own ``device="auto"`` (skorch-dev/skorch#1141,
+merged after skorch 1.4.0, the newest release) resolves it at each use
+instead; with it this swap can go.
 """
 
 import os
