@@ -146,43 +146,14 @@ class FusionClassifier(BranchesMixin, BaseNetClassifier):
         transformers,
         *,
         module=FusionNet,
-        lr=1e-3,
-        max_epochs=60,
         batch_size=32,
-        patience=10,
-        lr_patience=5,
-        lr_factor=0.5,
         class_weight="sqrt",
-        valid_size=0.2,
-        augment=True,
-        rotation=15.0,
-        device="auto",
-        random_state=None,
-        n_jobs=None,
-        verbose=0,
-        precision="auto",
-        compile=False,
         **kwargs,
     ):
+        # skorch's subclass idiom: only the defaults that differ from the
+        # recipe's (BaseNetClassifier) are named; the rest pass through **kwargs.
         super().__init__(
-            module,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            patience=patience,
-            lr_patience=lr_patience,
-            lr_factor=lr_factor,
-            class_weight=class_weight,
-            valid_size=valid_size,
-            augment=augment,
-            rotation=rotation,
-            device=device,
-            random_state=random_state,
-            n_jobs=n_jobs,
-            verbose=verbose,
-            precision=precision,
-            compile=compile,
-            **kwargs,
+            module, batch_size=batch_size, class_weight=class_weight, **kwargs
         )
         self.transformers = transformers
 

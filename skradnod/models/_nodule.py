@@ -108,46 +108,12 @@ class NoduleCNNClassifier(BaseNetClassifier):
     """
 
     def __init__(
-        self,
-        module=NoduleCNN,
-        *,
-        lr=1e-3,
-        max_epochs=60,
-        batch_size=32,
-        patience=10,
-        lr_patience=5,
-        lr_factor=0.5,
-        class_weight="sqrt",
-        valid_size=0.2,
-        augment=True,
-        rotation=15.0,
-        device="auto",
-        random_state=None,
-        n_jobs=None,
-        verbose=0,
-        precision="auto",
-        compile=False,
-        **kwargs,
+        self, module=NoduleCNN, *, batch_size=32, class_weight="sqrt", **kwargs
     ):
+        # skorch's subclass idiom: only the defaults that differ from the
+        # recipe's (BaseNetClassifier) are named; the rest pass through **kwargs.
         super().__init__(
-            module,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            patience=patience,
-            lr_patience=lr_patience,
-            lr_factor=lr_factor,
-            class_weight=class_weight,
-            valid_size=valid_size,
-            augment=augment,
-            rotation=rotation,
-            device=device,
-            random_state=random_state,
-            n_jobs=n_jobs,
-            verbose=verbose,
-            precision=precision,
-            compile=compile,
-            **kwargs,
+            module, batch_size=batch_size, class_weight=class_weight, **kwargs
         )
 
 
@@ -182,6 +148,9 @@ class FeatureNetClassifier(BaseNetClassifier):
         Cross-entropy class weights, normalised to sum to 1.
     valid_size : float or None, default=0.2
         Validation fraction (stratified; grouped when ``fit`` gets ``groups``).
+    augment : bool, default=False
+        A feature table has no images to flip or rotate; True is accepted and
+        changes nothing.
     device : str, default="auto"
         "auto" (CUDA if available, else CPU), "cpu", "cuda", ...
     random_state : int, RandomState instance or None, default=None
@@ -232,46 +201,10 @@ class FeatureNetClassifier(BaseNetClassifier):
     True
     """
 
-    def __init__(
-        self,
-        module=FeatureBranch,
-        *,
-        lr=1e-3,
-        max_epochs=60,
-        batch_size=64,
-        patience=10,
-        lr_patience=5,
-        lr_factor=0.5,
-        class_weight="balanced",
-        valid_size=0.2,
-        device="auto",
-        random_state=None,
-        n_jobs=None,
-        verbose=0,
-        precision="auto",
-        compile=False,
-        **kwargs,
-    ):
-        # Augmentation is for images; a feature table has none to flip.
-        kwargs.setdefault("augment", False)
-        super().__init__(
-            module,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            patience=patience,
-            lr_patience=lr_patience,
-            lr_factor=lr_factor,
-            class_weight=class_weight,
-            valid_size=valid_size,
-            device=device,
-            random_state=random_state,
-            n_jobs=n_jobs,
-            verbose=verbose,
-            precision=precision,
-            compile=compile,
-            **kwargs,
-        )
+    def __init__(self, module=FeatureBranch, *, augment=False, **kwargs):
+        # Augmentation is for images; a feature table has none to flip. The
+        # other parameters are the recipe's (BaseNetClassifier), via **kwargs.
+        super().__init__(module, augment=augment, **kwargs)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
