@@ -13,9 +13,11 @@ class Report:
     """Out-of-fold predictions of a cross-validated classifier and their metrics.
 
     Built by :func:`cross_validate_report`; read it through :attr:`metrics`,
-    :attr:`ci`, :meth:`summary` and :meth:`to_dict`, or draw it with
-    :func:`plot_confusion_matrix`, :func:`plot_confidence` and
-    :func:`plot_calibration`.
+    :attr:`ci`, :meth:`summary` and :meth:`to_dict`, or draw it with the
+    ``from_report`` of :class:`ConfusionMatrixDisplay`,
+    :class:`ConfidenceDisplay` and :class:`TopLabelCalibrationDisplay` (saved as
+    PNG in one call by :func:`plot_confusion_matrix`, :func:`plot_confidence`
+    and :func:`plot_calibration`).
 
     Attributes
     ----------
