@@ -105,7 +105,7 @@ def run_plain_torch(X, y, epochs, device, seed, precision="32"):
 
     from sklearn.utils import compute_class_weight
 
-    from skradnod.models._base import augment_batch
+    from skradnod.models._data import augment_batch
     from skradnod.models._speed import resolve_precision
     from skradnod.nn import NoduleCNN
     from skradnod.utils import resolve_device

@@ -183,7 +183,9 @@ def cross_validate_report(
 
     See Also
     --------
-    plot_confusion_matrix, plot_confidence, plot_calibration
+    ConfusionMatrixDisplay.from_report : The pooled confusion matrix.
+    ConfidenceDisplay.from_report : Confidence of right and wrong predictions.
+    TopLabelCalibrationDisplay.from_report : The reliability diagram.
 
     Examples
     --------

@@ -123,7 +123,7 @@ class AutoencoderEmbedding(
 
     See Also
     --------
-    skradnod.evaluation.plot_latent_tsne : Draw the latent space by class.
+    skradnod.evaluation.LatentTSNEDisplay : Draw the latent space by class.
 
     Examples
     --------
