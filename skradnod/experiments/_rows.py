@@ -42,38 +42,28 @@ def _nn_options(settings, device, random_state, *, full=False):
     }
 
 
-def _nodule_cnn(settings, *, task, device, random_state, **params):
-    from sklearn.pipeline import make_pipeline
+def _basic_cnn(images):
+    """The basic CNN row's factory on ``images``: ``"nodule"`` crops or ``"full"``
+    slices (their size and batch size come from the preset)."""
+    full = images == "full"
 
-    from ..models import NoduleCNNClassifier
-    from ..preprocessing import make_ct_preprocessor
+    def factory(settings, *, task, device, random_state, **params):
+        from sklearn.pipeline import make_pipeline
 
-    _check_params("basic_cnn", params, ())
-    size = settings["nodule_size"]
-    options = _nn_options(settings, device, random_state)
-    width = settings["cnn_width"]
-    model = make_pipeline(
-        make_ct_preprocessor(size=size),
-        NoduleCNNClassifier(module__width=width, **options),
-    )
-    return model, {"image_size": size, "cnn_width": width, **_shown(options)}
+        from ..models import NoduleCNNClassifier
+        from ..preprocessing import make_ct_preprocessor
 
+        _check_params("basic_cnn", params, ())
+        size = settings["full_size" if full else "nodule_size"]
+        options = _nn_options(settings, device, random_state, full=full)
+        width = settings["cnn_width"]
+        model = make_pipeline(
+            make_ct_preprocessor(size=size),
+            NoduleCNNClassifier(module__width=width, **options),
+        )
+        return model, {"image_size": size, "cnn_width": width, **_shown(options)}
 
-def _full_cnn(settings, *, task, device, random_state, **params):
-    from sklearn.pipeline import make_pipeline
-
-    from ..models import NoduleCNNClassifier
-    from ..preprocessing import make_ct_preprocessor
-
-    _check_params("basic_cnn", params, ())
-    size = settings["full_size"]
-    options = _nn_options(settings, device, random_state, full=True)
-    width = settings["cnn_width"]
-    model = make_pipeline(
-        make_ct_preprocessor(size=size),
-        NoduleCNNClassifier(module__width=width, **options),
-    )
-    return model, {"image_size": size, "cnn_width": width, **_shown(options)}
+    return factory
 
 
 def _shown(options):
@@ -120,18 +110,14 @@ def _selector_used(settings):
     }
 
 
-def _features(settings, *, task, device, random_state, memory=None, **params):
+def _feature_candidates(settings, device, random_state):
+    """The features row's classifiers (SVM, random forest, NN) and the NN's name."""
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.ensemble import RandomForestClassifier
-    from sklearn.model_selection import GridSearchCV
-    from sklearn.pipeline import make_pipeline
     from sklearn.svm import SVC
 
     from ..model_selection import PatientStratifiedKFold
 
-    _check_params("features", params, ())
-    extractor, used = _radiomics(settings, random_state, memory)
-    n_trees = settings["n_estimators"]
     candidates = [
         # SVC(probability=True) is deprecated in scikit-learn 1.9 in favour of this
         CalibratedClassifierCV(
@@ -147,7 +133,8 @@ def _features(settings, *, task, device, random_state, memory=None, **params):
             ),
         ),
         RandomForestClassifier(
-            n_estimators=n_trees, class_weight="balanced", random_state=random_state
+            n_estimators=settings["n_estimators"], class_weight="balanced",
+            random_state=random_state,
         ),
     ]
     try:
@@ -169,6 +156,19 @@ def _features(settings, *, task, device, random_state, memory=None, **params):
             )
         )
         nn_name = "MLPClassifier (skradnod.models.FeatureNetClassifier missing)"
+    return candidates, nn_name
+
+
+def _features(settings, *, task, device, random_state, memory=None, **params):
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+
+    from ..model_selection import PatientStratifiedKFold
+
+    _check_params("features", params, ())
+    extractor, used = _radiomics(settings, random_state, memory)
+    n_trees = settings["n_estimators"]
+    candidates, nn_name = _feature_candidates(settings, device, random_state)
     selector = _selector_with_classifier(settings, random_state, candidates[0])
     # The thesis picked the best of SVM / RF / NN on the features; an inner,
     # stratified, patient-grouped CV on each outer training fold does the same

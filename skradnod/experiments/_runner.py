@@ -170,11 +170,7 @@ def run_experiments(
     preset_name = preset if isinstance(preset, str) else "custom"
     device = resolve_device(device)
     n_bootstrap = settings["n_bootstrap"] if n_bootstrap is None else n_bootstrap
-    params = dict(params or {})
-    known = {spec.name for spec in EXPERIMENTS.values()} | set(EXPERIMENTS)
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ValueError(f"params names unknown row(s) {unknown}.")
+    params = _check_row_params(params)
     groups = getattr(data, "groups", None)
     out = None if out_dir is None else Path(out_dir)
     if out is not None:
@@ -202,15 +198,50 @@ def run_experiments(
         # tasks and rows.
         "memory": None if out is None else os.fspath(out / "cache"),
     }
-    records, reports, baselines, five_class = [], [], {}, {}
     jobs = [(key, t) for key in keys for t in tasks]
+    records, reports = _run_jobs(
+        jobs, data, params, options, out=out, figures=figures,
+        binary_from_5class=binary_from_5class, say=say,
+    )
+
+    results = pd.DataFrame.from_records(records)
+    wall = time.perf_counter() - start
+    if out is not None:
+        context = _context(
+            data, cv, groups, preset_name, device, wall, n_bootstrap, n_patients
+        )
+        _write_markdown(out / "results.md", results, context)
+        _write_json(out / "results.json", results, reports, context, settings)
+    say(f"Done in {wall:.0f} s.")
+    return results
+
+
+def _check_row_params(params):
+    """A copy of the per-row options, refusing names that match no row."""
+    params = dict(params or {})
+    known = {spec.name for spec in EXPERIMENTS.values()} | set(EXPERIMENTS)
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f"params names unknown row(s) {unknown}.")
+    return params
+
+
+def _run_jobs(jobs, data, params, options, *, out, figures, binary_from_5class, say):
+    """Run each ``(key, task)`` of ``jobs``: the results records and reports.
+
+    A baseline runs once per task and stands in every table; with
+    ``binary_from_5class`` the binary task is read off the 5-class model.
+    """
+    records, reports, baselines, five_class = [], [], {}, {}
     for i, (key, task_name) in enumerate(jobs, 1):
         spec = EXPERIMENTS[key]
         say(f"[{i}/{len(jobs)}] {key} ({task_name}) ...")
         row_params = {**params.get(spec.name, {}), **params.get(key, {})}
         cached = baselines.get((spec.name, task_name)) if spec.baseline else None
         if cached is None and task_name == "binary" and key in five_class:
-            cached = _binary_row(*five_class[key], n_bootstrap, random_state)
+            cached = _binary_row(
+                *five_class[key], options["n_bootstrap"], options["random_state"]
+            )
         record, report = cached or run_row(
             key, data, task=task_name, params=row_params, out=out, **options
         )
@@ -234,17 +265,7 @@ def run_experiments(
         say(_progress_line(record, report))
         records.append(record)
         reports.append(None if report is None else report.to_dict(samples=True))
-
-    results = pd.DataFrame.from_records(records)
-    wall = time.perf_counter() - start
-    if out is not None:
-        context = _context(
-            data, cv, groups, preset_name, device, wall, n_bootstrap, n_patients
-        )
-        _write_markdown(out / "results.md", results, context)
-        _write_json(out / "results.json", results, reports, context, settings)
-    say(f"Done in {wall:.0f} s.")
-    return results
+    return records, reports
 
 
 def _binary_row(record, report, n_bootstrap, random_state):

