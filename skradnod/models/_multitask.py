@@ -1,6 +1,5 @@
 """The multi-task full-slice model: malignancy class plus nodule centre."""
 
-import os
 from numbers import Real
 
 import numpy as np
@@ -15,8 +14,8 @@ from ..callbacks import DynamicLossWeighting
 from ..localization import TemplateMatcher
 from ..nn import BACKBONES, MultiTaskNet
 from ..utils import LazyImageBatch, is_path
-from ._base import BaseNetClassifier
 from ._data import CentreCollate
+from ._transfer import TransferClassifier
 
 __all__ = ["CenterRegressionClassifier"]
 
@@ -27,8 +26,11 @@ def _valid_class_accuracy(net, X, y):
     return float(np.mean(net.predict_proba(X).argmax(axis=1) == codes))
 
 
-class CenterRegressionClassifier(BaseNetClassifier):
+class CenterRegressionClassifier(TransferClassifier):
     """Classify full slices while regressing the nodule centre (multi-task).
+
+    A :class:`~skradnod.models.TransferClassifier` whose net has a second,
+    centre head.
 
     A :class:`~skradnod.nn.MultiTaskNet` shares one backbone between a
     classification head (class-weighted cross-entropy) and a centre head (MSE on
@@ -119,10 +121,8 @@ class CenterRegressionClassifier(BaseNetClassifier):
     """
 
     _parameter_constraints: dict = {
-        **BaseNetClassifier._parameter_constraints,
+        **TransferClassifier._parameter_constraints,
         "backbone": [StrOptions(set(BACKBONES) | {"nodule_cnn"})],
-        "weights": [None, str, os.PathLike],
-        "freeze_backbone": ["boolean"],
         "preprocessor": [None, HasMethods(["fit", "transform"])],
         "full": [str],
         "nodule": [str],
@@ -145,10 +145,14 @@ class CenterRegressionClassifier(BaseNetClassifier):
         batch_size=16,
         **kwargs,
     ):
-        super().__init__(module, batch_size=batch_size, **kwargs)
-        self.backbone = backbone
-        self.weights = weights
-        self.freeze_backbone = freeze_backbone
+        super().__init__(
+            module,
+            backbone=backbone,
+            weights=weights,
+            freeze_backbone=freeze_backbone,
+            batch_size=batch_size,
+            **kwargs,
+        )
         self.preprocessor = preprocessor
         self.full = full
         self.nodule = nodule
@@ -158,14 +162,6 @@ class CenterRegressionClassifier(BaseNetClassifier):
     # ------------------------------------------------------------------ #
     # recipe hooks
     # ------------------------------------------------------------------ #
-    def get_module_params_from_data(self):
-        return {
-            "n_classes": len(self.classes_),
-            "backbone": self.backbone,
-            "weights": self.weights,
-            "freeze": self.freeze_backbone,
-        }
-
     @property
     def _default_callbacks(self):
         callbacks = []
