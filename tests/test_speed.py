@@ -23,6 +23,7 @@ from skradnod.models import (
     NoduleCNNClassifier,
     TransferClassifier,
 )
+from skradnod.models._data import BatchCollate, augment_batch
 from skradnod.models._speed import DeviceAugmentLoader, SpeedMixin, resolve_precision
 
 
@@ -198,4 +199,17 @@ def test_gpu_data_path_augments_after_the_loader(monkeypatch):
     conv = next(m for m in clf.module_.modules() if isinstance(m, torch.nn.Conv2d))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
     assert len(_Recording.seen) > 15 and all(_Recording.seen)
-    assert not hasattr(clf, "_loader_cache_")
+
+
+def test_device_augment_loader_applies_the_collate_augmentation():
+    X = torch.arange(32.0).reshape(2, 1, 4, 4)
+    y = torch.tensor([0, 1])
+    collate = BatchCollate(augment=True, rotation=30.0)
+    torch.manual_seed(0)
+    ((X_aug, y_aug),) = list(DeviceAugmentLoader([(X, y)], "cpu", collate))
+    torch.manual_seed(0)
+    expected = augment_batch(X, rotation=30.0)
+    assert torch.equal(X_aug, expected)
+    assert not torch.equal(X_aug, X)
+    assert torch.equal(y_aug, y)
+    assert len(DeviceAugmentLoader([(X, y)] * 3, "cpu", collate)) == 3

@@ -161,9 +161,10 @@ class BaseNetClassifier(
         those the module's signature accepts are passed, and explicit
         ``module__*`` parameters win.
     ``get_dataset(X, y)`` / ``get_collate_fn(training)``
-        The torch Dataset (default :class:`NetDataset`: lazy per-item reads, a
-        channel axis for 2D samples) and the collate function (default
-        :class:`BatchCollate`: numpy stacking plus :func:`augment_batch` on 4D
+        The torch Dataset (default :class:`~skradnod.models._data.NetDataset`:
+        lazy per-item reads, a channel axis for 2D samples) and the collate
+        function (default :class:`~skradnod.models._data.BatchCollate`: numpy
+        stacking plus :func:`~skradnod.models._data.augment_batch` on 4D
         tensors when training and ``augment``). Override ``get_collate_fn``
         when augmentation must also change the target (e.g. centre coordinates).
     ``get_loss(y_pred, y_true, X, training)``
@@ -418,8 +419,8 @@ class BaseNetClassifier(
     def _check_fit_data(self, X, y, groups, *, reset, classes=None):
         """Validate training data; return the net's X, encoded y and groups.
 
-        ``reset=True`` (``fit``, first ``partial_fit``) sets ``classes_``,
-        ``class_weight_`` and ``device_``; later ``partial_fit`` calls check
+        ``reset=True`` (``fit``, first ``partial_fit``) sets ``classes_`` and
+        ``class_weight_``; later ``partial_fit`` calls check
         the labels against ``classes_``. Subclasses extend it (fusion branches,
         centre targets).
         """

@@ -120,13 +120,25 @@ class DeviceAugmentLoader:
     ----------
     loader : iterable of (X, y) batches
         The data loader (its collate function does not augment).
-    augmenter : object with ``augment_batch(X, y) -> (X, y)``
-        The augmentation (a training :class:`~skradnod.models._data.BatchCollate`).
     device : torch.device
         Where the batches go.
+    augmenter : object with ``augment_batch(X, y) -> (X, y)``
+        The augmentation (a training :class:`~skradnod.models._data.BatchCollate`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skradnod.models._data import BatchCollate
+    >>> from skradnod.models._speed import DeviceAugmentLoader
+    >>> batches = [(torch.arange(16.0).reshape(1, 1, 4, 4), torch.tensor([0]))]
+    >>> flip = BatchCollate(augment=True, rotation=0.0)
+    >>> _ = torch.manual_seed(1)
+    >>> X, y = next(iter(DeviceAugmentLoader(batches, "cpu", flip)))
+    >>> sorted(X.flatten().tolist()) == list(range(16)), len(batches)
+    (True, 1)
     """
 
-    def __init__(self, loader, augmenter, device):
+    def __init__(self, loader, device, augmenter):
         self.loader = loader
         self.augmenter = augmenter
         self.device = device
@@ -183,7 +195,7 @@ class SpeedMixin:
         dtype = torch.bfloat16 if precision == "bf16" else torch.float16
         return torch.autocast(device_type=self._speed_device().type, dtype=dtype)
 
-    def _prepare_batch(self, Xi, yi, *, training):
+    def _prepare_batch(self, Xi, yi):
         """Move a batch to the GPU (if not there yet); images channels-last."""
         if not self._on_cuda():
             return Xi, yi
@@ -217,7 +229,7 @@ class SpeedMixin:
             return super().train_step_single(batch, **fit_params)
         self._set_training(True)
         Xi, yi = unpack_data(batch)
-        Xi, yi = self._prepare_batch(Xi, yi, training=True)
+        Xi, yi = self._prepare_batch(Xi, yi)
         with self._autocast():
             y_pred = self.infer(Xi, **fit_params)
             loss = self.get_loss(y_pred, yi, X=Xi, training=True)
@@ -246,7 +258,7 @@ class SpeedMixin:
         if not self._speed_active():
             return super().validation_step(batch, **fit_params)
         Xi, yi = unpack_data(batch)
-        batch = self._prepare_batch(Xi, yi, training=False)
+        batch = self._prepare_batch(Xi, yi)
         with self._autocast():
             step = super().validation_step(batch, **fit_params)
         return {**step, "y_pred": _float32(step["y_pred"])}
@@ -255,20 +267,10 @@ class SpeedMixin:
         if not self._speed_active():
             return super().evaluation_step(batch, training=training)
         Xi, yi = unpack_data(batch)
-        batch = self._prepare_batch(Xi, yi, training=False)
+        batch = self._prepare_batch(Xi, yi)
         with self._autocast():
             y_infer = super().evaluation_step(batch, training=training)
         return _float32(y_infer)
-
-    def partial_fit(self, X, y=None, classes=None, **fit_params):
-        # One loader per dataset for the whole fit keeps its workers alive
-        # between epochs (skorch asks for a new iterator every epoch). The
-        # signature is skorch's: scikit-learn's metadata routing reads it.
-        self._loader_cache_ = {}
-        try:
-            return super().partial_fit(X, y, classes=classes, **fit_params)
-        finally:
-            del self._loader_cache_
 
     # ------------------------------------------------------------------ #
     # data loading
@@ -300,8 +302,9 @@ class SpeedMixin:
         ):
             return iterator(dataset, **kwargs)
         kwargs.setdefault("pin_memory", True)
-        persistent = kwargs.get("num_workers", 0) > 0
-        if persistent:
+        if kwargs.get("num_workers", 0) > 0:
+            # skorch builds the training and validation loaders once per fit
+            # (and BatchNormRecalibration its own): workers live for the fit.
             kwargs.setdefault("persistent_workers", True)
         augmenter = None
         collate = kwargs.get("collate_fn")
@@ -315,18 +318,8 @@ class SpeedMixin:
             collate = copy.copy(collate)
             collate.augment = False
             kwargs["collate_fn"] = collate
-        device = self._speed_device()
 
-        def make():
-            loader = iterator(dataset, **kwargs)
-            if augmenter is None:
-                return loader
-            return DeviceAugmentLoader(loader, augmenter, device)
-
-        cache = getattr(self, "_loader_cache_", None)
-        if not (persistent and kwargs["persistent_workers"] and cache is not None):
-            return make()
-        cached = cache.get(training)
-        if cached is None or cached[0] is not dataset:
-            cache[training] = (dataset, make())
-        return cache[training][1]
+        loader = iterator(dataset, **kwargs)
+        if augmenter is None:
+            return loader
+        return DeviceAugmentLoader(loader, self._speed_device(), augmenter)
