@@ -198,6 +198,22 @@ def test_joblib_round_trip_and_device_auto(tmp_path):
     assert loaded.get_params()["device"] == "auto"
 
 
+def test_set_params_reinitialises_a_fitted_auto_device_net():
+    # skorch rebuilds the module / criterion of an initialised net on a change
+    # of their parameters and moves them to net.device, which must not be "auto".
+    X, y = make_discs(40, size=16)
+    clf = NoduleCNNClassifier(**FAST, random_state=0).fit(X, y)
+    clf.set_params(module__width=6, criterion__label_smoothing=0.1)
+    conv = next(m for m in clf.module_.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.out_channels == 6
+    assert clf.criterion_.label_smoothing == 0.1
+    assert clf.get_params()["device"] == "auto"
+    clf.set_params(device="cpu", lr=0.01)
+    assert clf.get_params()["device"] == "cpu" and clf.lr == 0.01
+    clf.set_params(device="auto")
+    assert clf.fit(X, y).get_params()["device"] == "auto"
+
+
 def test_net_trained_on_cuda_loads_on_cpu_only_machine(tmp_path, monkeypatch):
     # Mock: the pickle says the net was trained on CUDA; this machine has none.
     X, y = make_discs(40, size=16)

@@ -5,10 +5,11 @@ CPU) into ``device_`` and loads a pickled net where its tensors can live;
 ``n_jobs`` sets torch's intra-op threads for a call and ``random_state`` seeds
 torch for a fit, both restored afterwards.
 
-skorch reads ``net.device`` as a concrete device while it initialises and
-trains (its private ``_initialize_module`` moves the module there), and has no
-hook to give it another one, so during those calls ``device`` holds the
-resolved device; it is "auto" again when they return, whether they succeed
+skorch reads ``net.device`` as a concrete device while it initialises,
+re-initialises (``set_params`` of module or criterion parameters), trains and
+loads parameters (its private ``_initialize_module`` moves the module there),
+and has no hook to give it another one, so during those calls ``device`` holds
+the resolved device; it is "auto" again when they return, whether they succeed
 or raise, so ``get_params`` after ``fit``, ``clone`` and pickling see the
 parameter as given. skorch's own ``device="auto"`` (skorch-dev/skorch#1141,
 merged after skorch 1.4.0, the newest release) resolves it at each use
@@ -28,6 +29,8 @@ from skorch.utils import get_map_location
 from ..utils import resolve_device
 
 __all__ = ["RuntimeMixin"]
+
+_UNSET = object()
 
 
 class RuntimeMixin:
@@ -80,6 +83,17 @@ class RuntimeMixin:
         self.device_ = resolve_device(self.device)
         with self._on_resolved_device():
             return super().initialize()
+
+    def set_params(self, **params):
+        # On an initialised net skorch re-initialises the module and criterion
+        # when their parameters change, moving them to ``self.device``. A new
+        # ``device`` is set after the others, so the swap cannot undo it.
+        device = params.pop("device", _UNSET)
+        with self._on_resolved_device():
+            super().set_params(**params)
+        if device is not _UNSET:
+            super().set_params(device=device)
+        return self
 
     def load_params(self, *args, **kwargs):
         with self._on_resolved_device():
