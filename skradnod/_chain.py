@@ -4,13 +4,13 @@ from sklearn.base import TransformerMixin, _fit_context
 from sklearn.utils import Bunch, get_tags
 from sklearn.utils.metaestimators import _BaseComposition
 
-from .utils._batch import ArrayOutputMixin, check_image_batch
+from .utils._batch import ImageStepMixin, check_image_batch
 
 __all__ = ["ImageChain"]
 
 
 class ImageChain(
-    ArrayOutputMixin, TransformerMixin, _BaseComposition, auto_wrap_output_keys=None
+    ImageStepMixin, TransformerMixin, _BaseComposition, auto_wrap_output_keys=None
 ):
     """Per-image transformers applied one after the other, as one step.
 
@@ -139,6 +139,34 @@ class ImageChain(
             step.fit(X)
         return self
 
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit_transform(self, X, y=None):
+        """Fit each step on the previous step's output and return the last one's.
+
+        As a ``Pipeline`` does: each step reads and checks its input once, and
+        a lazy loader first in the chain reads nothing.
+
+        Parameters
+        ----------
+        X : image batch
+            3D array, sequence of 2D arrays or of NRRD paths, or a lazy batch.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        X_out : ndarray of shape (n, H, W) or (n,) of dtype object, or \
+                LazyImageBatch
+            float32 images; a lazy batch gets the steps appended instead.
+        """
+        self._check_steps()
+        if not self.steps:  # as fit then transform: X checked, returned as is
+            check_image_batch(X, allow_lazy=True)
+            return X
+        for _, step in self.steps:
+            X = step.fit_transform(X)
+        return X
+
     def transform(self, X):
         """Apply the steps in order.
 
@@ -173,11 +201,3 @@ class ImageChain(
         for _, step in self.steps:
             step.set_output(transform=transform)
         return self
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.requires_fit = False
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
-        tags.input_tags.string = True  # NRRD paths
-        return tags

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from ._layouts import LABELS_NAME, infer_manifest
 from ._nrrd import read_nrrd, write_nrrd
 from .utils import LazyImageBatch, check_image, check_image_batch, stack_images
-from .utils._batch import ArrayOutputMixin
+from .utils._batch import ImageStepMixin
 
 __all__ = [
     "NrrdLoader",
@@ -250,7 +250,7 @@ def load_nodule_dataset(path, *, lazy=False):
 
 
 class NrrdLoader(
-    ArrayOutputMixin, TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
+    ImageStepMixin, TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
 ):
     """Read an image batch of NRRD paths into arrays; arrays pass through.
 
@@ -296,6 +296,26 @@ class NrrdLoader(
             check_image_batch(X, allow_lazy=True)
         return self
 
+    def fit_transform(self, X, y=None):
+        """Read the images (or, if ``lazy``, wrap the paths without reading).
+
+        Parameters
+        ----------
+        X : image batch (paths, arrays or a lazy batch)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        images : ndarray of shape (n, H, W), object ndarray of shape (n,), or
+            LazyImageBatch
+            As :meth:`transform` returns them.
+        """
+        if self.lazy:
+            # Nothing is read until an image is accessed.
+            return self.fit(X).transform(X)
+        return super().fit_transform(X, y)
+
     def transform(self, X):
         """Read the images.
 
@@ -321,12 +341,3 @@ class NrrdLoader(
         if isinstance(batch, np.ndarray):
             return batch.astype(np.float32, copy=False)
         return stack_images(batch)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.requires_fit = False
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
-        tags.input_tags.string = True
-        return tags
-

@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._chain import ImageChain
 from .utils._batch import (
-    ArrayOutputMixin,
+    ImageStepMixin,
     LazyImageBatch,
     check_image_batch,
     stack_images,
@@ -41,7 +41,7 @@ def _check_positive_pair(value, name):
 
 
 class _ImageTransformer(
-    ArrayOutputMixin, TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
+    ImageStepMixin, TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
 ):
     """Base of the per-image, stateless transformers.
 
@@ -109,14 +109,6 @@ class _ImageTransformer(
 
     def _transform_chunk(self, images):
         return [self._transform_one(image) for image in images]
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.requires_fit = False
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
-        tags.input_tags.string = True  # NRRD paths
-        return tags
 
 
 class HUWindow(_ImageTransformer):

@@ -118,3 +118,28 @@ def test_center_regression_reads_paths_lazily(dataset):
         rtol=1e-4, atol=1e-5,
     )
     assert all(os.path.isfile(p) for p in lazy.frame["full"])
+
+
+def test_image_steps_read_each_file_once_and_lazy_chains_none(tmp_path, monkeypatch):
+    import skradnod.utils._batch as batch_module
+    from skradnod.preprocessing import ImageChain, Resize
+
+    paths = []
+    for i in range(3):
+        paths.append(os.fspath(tmp_path / f"{i}.nrrd"))
+        write_nrrd(paths[-1], np.full((16, 16), -500 + i, np.int16))
+    reads = []
+    read = batch_module.read_nrrd
+    monkeypatch.setattr(
+        batch_module, "read_nrrd", lambda path: reads.append(path) or read(path)
+    )
+    out = make_ct_preprocessor(size=8).fit_transform(paths)
+    assert out.shape == (3, 8, 8) and sorted(reads) == sorted(paths)
+    reads.clear()
+    NrrdLoader().fit_transform(paths)
+    assert sorted(reads) == sorted(paths)
+    reads.clear()
+    lazy = ImageChain(
+        [("load", NrrdLoader(lazy=True)), ("resize", Resize((8, 8)))]
+    ).fit_transform(paths)
+    assert isinstance(lazy, LazyImageBatch) and reads == []

@@ -21,7 +21,7 @@ import numpy as np
 from .._nrrd import read_nrrd
 
 __all__ = [
-    "ArrayOutputMixin",
+    "ImageStepMixin",
     "LazyImageBatch",
     "check_image_batch",
     "is_path",
@@ -296,15 +296,22 @@ def check_image_batch(X, *, allow_lazy=False, allow_nan=False, name="X"):
     return out
 
 
-class ArrayOutputMixin:
-    """``set_output`` for estimators whose output is an image batch.
+class ImageStepMixin:
+    """What the per-image steps share (NRRD loading, preprocessing, chains).
 
-    scikit-learn's ``set_output(transform="pandas")`` makes tabular
-    transformers return DataFrames; a pipeline forwards the call to every step
-    and fails on a step without the method. An image batch (3D, or images of
-    different sizes) has no columns to name, so image steps accept the call
-    and keep returning arrays, and a pipeline that mixes image and tabular
-    steps (a fusion model's branches) can set pandas output as a whole.
+    - ``set_output``: scikit-learn's ``set_output(transform="pandas")`` makes
+      tabular transformers return DataFrames; a pipeline forwards the call to
+      every step and fails on a step without the method. An image batch (3D,
+      or images of different sizes) has no columns to name, so image steps
+      accept the call and keep returning arrays, and a pipeline that mixes
+      image and tabular steps (a fusion model's branches) can set pandas
+      output as a whole.
+    - ``fit_transform`` checks ``X`` once: ``fit`` and ``transform`` each
+      check it, and for NRRD paths that would read every file twice.
+    - The tags of a step that takes image batches (3D arrays or paths) and
+      learns nothing in ``fit``.
+
+    Mix it in leftmost, before ``TransformerMixin``.
     """
 
     def set_output(self, *, transform=None):
@@ -321,6 +328,34 @@ class ArrayOutputMixin:
             The estimator, unchanged.
         """
         return self
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """Fit to ``X`` and transform it, reading and checking ``X`` once.
+
+        Parameters
+        ----------
+        X : image batch
+            3D array, sequence of 2D arrays or of NRRD paths, or a lazy batch.
+        y : None
+            Ignored.
+        **fit_params : dict
+            Passed to ``fit``.
+
+        Returns
+        -------
+        X_out : image batch
+            As ``transform`` returns it.
+        """
+        X = check_image_batch(X, allow_lazy=True)
+        return self.fit(X, y, **fit_params).transform(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        tags.input_tags.string = True  # NRRD paths
+        return tags
 
 
 def stack_images(images, dtype=np.float32):
