@@ -11,8 +11,8 @@ from tqdm.auto import tqdm
 
 from ._layouts import LABELS_NAME, infer_manifest
 from ._nrrd import read_nrrd, write_nrrd
-from .utils import LazyImageBatch, check_image, check_image_batch, stack_images
-from .utils._batch import ImageStepMixin
+from .utils import LazyImageBatch, check_image_batch, stack_images
+from .utils._batch import ImageStepMixin, load_image
 
 __all__ = [
     "NrrdLoader",
@@ -203,22 +203,13 @@ def load_nodule_dataset(path, *, lazy=False):
         ):
             for column, file in (("full", full_path), ("nodule", nodule_path)):
                 try:
-                    image, _ = read_nrrd(file)
-                    # The same check a lazy batch makes when it reads the file.
-                    image = check_image(image, len(images[column]), file)
+                    # The same read and check a lazy batch makes.
+                    image = load_image(file, len(images[column]))
                 except (ValueError, FileNotFoundError) as exc:
                     raise type(exc)(f"Manifest row id={row_id!r}: {exc}") from exc
                 images[column].append(image)
         full = _stack_exact(images["full"])
         nodule = _stack_exact(images["nodule"])
-        if full.dtype != object:
-            # frame cells hold one 2D array each
-            full_cells = np.empty(len(full), dtype=object)
-            for i, image in enumerate(full):
-                full_cells[i] = image
-        else:
-            full_cells = full
-        nodule_cells = nodule if nodule.dtype == object else list(nodule)
 
     ids = manifest["id"].to_numpy()
     extra = [
@@ -227,8 +218,9 @@ def load_nodule_dataset(path, *, lazy=False):
     ]
     frame = pd.DataFrame(
         {
-            "full": full if lazy else list(full_cells),
-            "nodule": nodule if lazy else list(nodule_cells),
+            # frame cells hold one 2D array each (views of a stacked batch)
+            "full": full if lazy else list(full),
+            "nodule": nodule if lazy else list(nodule),
         },
         index=pd.Index(ids, name="id"),
     )

@@ -34,6 +34,29 @@ def is_path(obj):
     return isinstance(obj, (str, os.PathLike))
 
 
+def load_image(source, index, *, allow_nan=False):
+    """One image of a batch: read if ``source`` is an NRRD path, then checked.
+
+    Parameters
+    ----------
+    source : array-like, str or path-like
+        The image, or the path of its NRRD file.
+    index : int
+        Its position in the batch, named in errors.
+    allow_nan : bool, default=False
+        Accept NaN and infinite pixels.
+
+    Returns
+    -------
+    image : ndarray of shape (H, W)
+        See :func:`check_image`.
+    """
+    if is_path(source):
+        image, _ = read_nrrd(source)
+        return check_image(image, index, source, allow_nan=allow_nan)
+    return check_image(source, index, allow_nan=allow_nan)
+
+
 def _describe(sample, index):
     if is_path(sample):
         return f"sample {index} ({os.fspath(sample)!r})"
@@ -163,12 +186,7 @@ class LazyImageBatch(Sequence):
 
     def load(self, index):
         """Read and validate the raw image ``index`` (no steps applied)."""
-        source = self.sources[index]
-        if is_path(source):
-            image, _ = read_nrrd(source)
-        else:
-            image = source
-        return check_image(image, index, source)
+        return load_image(self.sources[index], index)
 
     def __getitem__(self, key):
         if isinstance(key, Integral):
@@ -286,14 +304,7 @@ def check_image_batch(X, *, allow_lazy=False, allow_nan=False, name="X"):
         ) from None
     if len(items) == 0:
         raise ValueError(f"{name} is an empty image batch (0 images).")
-    out = []
-    for i, item in enumerate(items):
-        if is_path(item):
-            image, _ = read_nrrd(item)
-            out.append(check_image(image, i, item, allow_nan=allow_nan))
-        else:
-            out.append(check_image(item, i, allow_nan=allow_nan))
-    return out
+    return [load_image(item, i, allow_nan=allow_nan) for i, item in enumerate(items)]
 
 
 class ImageStepMixin:
