@@ -12,13 +12,13 @@ and ``groups`` alike.
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import clone
-from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch, _safe_indexing
 from sklearn.utils._set_output import _safe_set_output
 from sklearn.utils.validation import _num_samples, column_or_1d
 from skorch.helper import SliceDict
 
 from .models._data import num_samples
+from .pipeline import kept_rows
 from .utils import LazyImageBatch, check_image_batch
 
 __all__ = ["BranchesMixin"]
@@ -36,25 +36,6 @@ _RESERVED = {
     "compile",
     "transformers",
 }
-
-
-def _kept_rows(estimator, rows):
-    """Compose the ``sample_indices_`` of the samplers inside a fitted estimator."""
-    if isinstance(estimator, Pipeline):  # imblearn's Pipeline subclasses it
-        for _, step in estimator.steps:
-            if step is None or isinstance(step, str):
-                continue
-            rows = _kept_rows(step, rows)
-        return rows
-    if hasattr(estimator, "fit_resample"):
-        indices = getattr(estimator, "sample_indices_", None)
-        if indices is None:
-            raise ValueError(
-                f"Sampler {type(estimator).__name__} has no sample_indices_: it "
-                "creates samples, so its rows cannot be matched across branches."
-            )
-        rows = rows[np.asarray(indices)]
-    return rows
 
 
 def _as_net_input(output, name):
@@ -337,7 +318,12 @@ class BranchesMixin:
             transformer = clone(transformer)
             params = routed[name].fit_transform if routed is not None else {}
             output = transformer.fit_transform(data, y, **params)
-            kept = _kept_rows(transformer, np.arange(n_samples))
+            kept = kept_rows(
+                [(name, transformer)],
+                consequence="its rows cannot be matched across branches",
+            )
+            if kept is None:
+                kept = np.arange(n_samples)
             if _num_samples(output) != len(kept):
                 raise ValueError(
                     f"Branch {name!r} returned {_num_samples(output)} rows but its "
@@ -374,17 +360,13 @@ class BranchesMixin:
             groups = groups[common]
         return inputs, y[common], groups
 
-    def _check_inputs(self, inputs, reset):
-        n = num_samples(inputs)
-        shapes = {}
-        for name, value in inputs.items():
-            if isinstance(value, LazyImageBatch):
-                shapes[name] = None
-            else:
-                shapes[name] = np.shape(value)[1:]
-        if reset:
-            self.input_shapes_ = shapes
-        return inputs, n
+    def _record_input_shapes(self, inputs):
+        # Sample shape of each branch's output (None: a lazy batch), which
+        # _transform_branches holds new data to.
+        self.input_shapes_ = {
+            name: None if isinstance(value, LazyImageBatch) else np.shape(value)[1:]
+            for name, value in inputs.items()
+        }
 
     def _transform_branches(self, X):
         """The net's inputs for new data: each fitted branch's transform."""

@@ -197,7 +197,7 @@ class FusionClassifier(BranchesMixin, BaseNetClassifier):
             # Later partial_fit calls: the fitted branches transform X (_check_X).
             return super()._check_fit_data(X, y, groups, reset=False)
         inputs, y, groups = self._fit_branches(X, y, groups, routed)
-        inputs, _ = self._check_inputs(inputs, reset=True)
+        self._record_input_shapes(inputs)
         y, groups = self._check_targets(
             inputs, y, groups, reset=True, classes=classes
         )

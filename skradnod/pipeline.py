@@ -13,6 +13,7 @@ else is imbalanced-learn's.
 import numpy as np
 from imblearn.pipeline import Pipeline as _ImblearnPipeline
 from imblearn.pipeline import make_pipeline as _imblearn_make_pipeline
+from sklearn.pipeline import Pipeline as SklearnPipeline
 from sklearn.utils import Bunch, _safe_indexing
 
 __all__ = ["Pipeline", "make_pipeline"]
@@ -21,13 +22,20 @@ SAMPLE_ALIGNED = ("groups", "sample_weight")
 """Routed fit parameters with one entry per sample, dropped with the rows."""
 
 
-def kept_rows(steps):
+_METADATA_CANNOT_FOLLOW = "routed metadata such as groups cannot follow its rows"
+
+
+def kept_rows(steps, *, consequence=_METADATA_CANNOT_FOLLOW):
     """Rows of the input that the fitted samplers among ``steps`` kept.
+
+    Samplers inside a nested pipeline step count too.
 
     Parameters
     ----------
     steps : list of (str, estimator)
         Fitted pipeline steps.
+    consequence : str
+        What a sampler without ``sample_indices_`` prevents, for the error.
 
     Returns
     -------
@@ -43,17 +51,20 @@ def kept_rows(steps):
     """
     rows = None
     for name, step in steps:
-        if step is None or isinstance(step, str) or not hasattr(step, "fit_resample"):
+        if isinstance(step, SklearnPipeline):  # imblearn's Pipeline subclasses it
+            indices = kept_rows(step.steps, consequence=consequence)
+        elif step is None or isinstance(step, str) or not hasattr(step, "fit_resample"):
             continue
-        indices = getattr(step, "sample_indices_", None)
-        if indices is None:
-            raise ValueError(
-                f"Sampler step {name!r} ({type(step).__name__}) has no "
-                "sample_indices_: it creates samples, so routed metadata such as "
-                "groups cannot follow its rows."
-            )
-        indices = np.asarray(indices)
-        rows = indices if rows is None else rows[indices]
+        else:
+            indices = getattr(step, "sample_indices_", None)
+            if indices is None:
+                raise ValueError(
+                    f"Sampler step {name!r} ({type(step).__name__}) has no "
+                    f"sample_indices_: it creates samples, so {consequence}."
+                )
+        if indices is not None:
+            indices = np.asarray(indices)
+            rows = indices if rows is None else rows[indices]
     return rows
 
 

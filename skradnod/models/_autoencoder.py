@@ -20,8 +20,9 @@ from skorch.utils import to_tensor
 from ..model_selection import ValidationSplit
 from ..nn import ConvAutoencoder
 from ..utils import resolve_device
-from ._base import BaseNetClassifier
+from ._contract import check_net_images
 from ._data import BatchCollate, NetDataset, make_loader
+from ._runtime import torch_seeded
 from ._speed import SPEED_PARAMETER_CONSTRAINTS, SpeedMixin
 from ._state import TrainingStateMixin
 
@@ -194,10 +195,6 @@ class AutoencoderEmbedding(
         self.precision = precision
         self.compile = compile
 
-    # The recipe's image-batch check (equal sizes, float32, lazy kept lazy).
-    _check_images = BaseNetClassifier._check_X
-    _input_contract = BaseNetClassifier._input_contract
-
     def _callbacks(self, monitor):
         callbacks = []
         if self.lr_patience is not None:
@@ -237,9 +234,9 @@ class AutoencoderEmbedding(
         -------
         self : AutoencoderEmbedding
         """
-        X = self._check_images(X, reset=True)
-        first = np.asarray(X[0])
-        self.input_size_ = tuple(first.shape)
+        # The nets' image check: equal sizes, float32, a lazy batch kept lazy.
+        X = check_net_images(self, X, reset=True)
+        self.input_size_ = self.input_shape_
         self.device_ = resolve_device(self.device)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
@@ -286,10 +283,11 @@ class AutoencoderEmbedding(
             precision=self.precision,
             compile=self.compile,
         )
-        with torch.random.fork_rng(devices=[]):
-            if self.random_state is not None:
-                torch.manual_seed(seed)
+        if self.random_state is None:
             self.net_.fit(X, None, **fit_params)
+        else:
+            with torch_seeded(seed, self.device_):
+                self.net_.fit(X, None, **fit_params)
         self.history_ = self.net_.history
         self._n_features_out = self.latent_dim
         self.n_features_out_ = self.latent_dim
@@ -297,15 +295,8 @@ class AutoencoderEmbedding(
 
     def _batches(self, X):
         check_is_fitted(self)
-        X = self._check_images(X, reset=False)
-        size = tuple(np.asarray(X[0]).shape)
-        if size != self.input_size_:
-            raise ValueError(
-                f"{type(self).__name__} was fitted on {self.input_size_} images; "
-                f"X has {size} images. Resize them alike "
-                "(skradnod.preprocessing.Resize)."
-            )
-        return X
+        # Rejects other image sizes, naming the sample (the input contract).
+        return check_net_images(self, X, reset=False)
 
     def transform(self, X):
         """Latent vectors of the images.

@@ -16,7 +16,6 @@ is skorch's.
 import inspect
 from numbers import Integral, Real
 
-import numpy as np
 import torch
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import (
@@ -30,11 +29,11 @@ from skorch import NeuralNetClassifier
 from skorch.utils import is_dataset, to_device, to_tensor
 
 from ..model_selection import ValidationSplit
-from ..utils import LazyImageBatch, check_image_batch, resolve_device
-from ._contract import check_contract, record_contract
+from ..utils import resolve_device
+from ._contract import check_net_images
 from ._data import BatchCollate, NetDataset, make_loader
 from ._labels import LabelMixin
-from ._recipe import monitor_of, recipe_callbacks
+from ._recipe import recipe_callbacks
 from ._runtime import RuntimeMixin
 from ._speed import SPEED_PARAMETER_CONSTRAINTS, SpeedMixin
 from ._state import TrainingStateMixin
@@ -300,10 +299,6 @@ class BaseNetClassifier(
     # callbacks
     # ------------------------------------------------------------------ #
     @property
-    def _monitor(self):
-        return monitor_of(self)
-
-    @property
     def _default_callbacks(self):
         return recipe_callbacks(self)
 
@@ -312,30 +307,7 @@ class BaseNetClassifier(
     # ------------------------------------------------------------------ #
     def _check_X(self, X, *, reset):
         """Validate an image batch; return a float32 3D array or a lazy batch."""
-        batch = check_image_batch(X, allow_lazy=True)
-        if isinstance(batch, LazyImageBatch):
-            self._input_contract(batch, reset)
-            return batch
-        if isinstance(batch, list):
-            shapes = [image.shape for image in batch]
-            for i, shape in enumerate(shapes):
-                if shape != shapes[0]:
-                    raise ValueError(
-                        f"Images of X must share one size to form a batch: sample "
-                        f"{i} has shape {shape}, sample 0 has {shapes[0]}. Resize "
-                        "them first (skradnod.preprocessing.Resize)."
-                    )
-            batch = np.stack(batch)
-        batch = np.asarray(batch, dtype=np.float32)
-        self._input_contract(batch, reset)
-        return batch
-
-    def _input_contract(self, X, reset):
-        # Image size and value range seen in fit; predict rejects others.
-        if reset:
-            record_contract(self, X)
-        else:
-            check_contract(self, X)
+        return check_net_images(self, X, reset=reset)
 
     def get_module_params_from_data(self):
         """Module arguments that depend on the training data (hook)."""

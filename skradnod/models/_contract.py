@@ -18,9 +18,9 @@ scanners or mild intensity shifts stay accepted.
 
 import numpy as np
 
-from ..utils import LazyImageBatch
+from ..utils import LazyImageBatch, check_image_batch
 
-__all__ = ["check_contract", "record_contract"]
+__all__ = ["check_contract", "check_net_images", "record_contract"]
 
 
 def _first_image(X):
@@ -106,3 +106,52 @@ def check_contract(estimator, X):
             "the training images were (e.g. the HU window of "
             "make_ct_preprocessor): raw Hounsfield units are not [0, 1] values."
         )
+
+
+def check_net_images(estimator, X, *, reset):
+    """An image batch as a net takes it, checked against the input contract.
+
+    What :class:`~skradnod.models.BaseNetClassifier` and
+    :class:`~skradnod.models.AutoencoderEmbedding` do with their images in
+    ``fit`` (``reset=True``: :func:`record_contract`) and at prediction
+    (:func:`check_contract`).
+
+    Parameters
+    ----------
+    estimator : object
+        The model.
+    X : image batch
+        A 3D array, a list / object array / Series of equal-size 2D arrays,
+        NRRD paths, or a :class:`~skradnod.utils.LazyImageBatch`.
+    reset : bool
+        Record the contract (fit) instead of checking it.
+
+    Returns
+    -------
+    X : ndarray of shape (n, H, W) and dtype float32, or LazyImageBatch
+        A lazy batch stays lazy.
+
+    Raises
+    ------
+    ValueError
+        Naming the first sample whose size differs from sample 0's, or (at
+        prediction) a sample outside the contract.
+    """
+    batch = check_image_batch(X, allow_lazy=True)
+    if isinstance(batch, list):
+        shapes = [image.shape for image in batch]
+        for i, shape in enumerate(shapes):
+            if shape != shapes[0]:
+                raise ValueError(
+                    f"Images of X must share one size to form a batch: sample "
+                    f"{i} has shape {shape}, sample 0 has {shapes[0]}. Resize "
+                    "them first (skradnod.preprocessing.Resize)."
+                )
+        batch = np.stack(batch)
+    if not isinstance(batch, LazyImageBatch):
+        batch = np.asarray(batch, dtype=np.float32)
+    if reset:
+        record_contract(estimator, batch)
+    else:
+        check_contract(estimator, batch)
+    return batch

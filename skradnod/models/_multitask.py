@@ -7,7 +7,6 @@ import torch
 from sklearn.base import clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
-from skorch.callbacks import EpochScoring
 from skorch.utils import to_tensor
 
 from ..callbacks import DynamicLossWeighting
@@ -18,12 +17,6 @@ from ._data import CentreCollate
 from ._transfer import TransferClassifier
 
 __all__ = ["CenterRegressionClassifier"]
-
-
-def _valid_class_accuracy(net, X, y):
-    y = np.asarray(y)
-    codes = y[:, 0] if y.ndim == 2 else y
-    return float(np.mean(net.predict_proba(X).argmax(axis=1) == codes))
 
 
 class CenterRegressionClassifier(TransferClassifier):
@@ -164,14 +157,7 @@ class CenterRegressionClassifier(TransferClassifier):
     # ------------------------------------------------------------------ #
     @property
     def _default_callbacks(self):
-        callbacks = []
-        for name, callback in super()._default_callbacks:
-            if name == "valid_acc":
-                # Validation targets are [class code, cx, cy] rows here.
-                callback = EpochScoring(
-                    _valid_class_accuracy, name="valid_acc", lower_is_better=False
-                )
-            callbacks.append((name, callback))
+        callbacks = super()._default_callbacks
         weighting = DynamicLossWeighting(
             ("train_cls_loss", "train_reg_loss"), momentum=self.loss_momentum
         )

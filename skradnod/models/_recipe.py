@@ -28,9 +28,14 @@ __all__ = ["monitor_of", "recipe_callbacks"]
 
 
 def _valid_accuracy(net, X, y):
-    """Accuracy on the encoded labels (``net.predict`` returns decoded ones)."""
-    proba = net.predict_proba(X)
-    return float(np.mean(proba.argmax(axis=1) == np.asarray(y)))
+    """Accuracy on the encoded labels (``net.predict`` returns decoded ones).
+
+    Multi-task targets are ``[class code, cx, cy]`` rows; their first column
+    is the class.
+    """
+    y = np.asarray(y)
+    codes = y[:, 0] if y.ndim == 2 else y
+    return float(np.mean(net.predict_proba(X).argmax(axis=1) == codes))
 
 
 def monitor_of(net):

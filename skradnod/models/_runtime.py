@@ -28,9 +28,32 @@ from skorch.utils import get_map_location
 
 from ..utils import resolve_device
 
-__all__ = ["RuntimeMixin"]
+__all__ = ["RuntimeMixin", "torch_seeded"]
 
 _UNSET = object()
+
+
+@contextmanager
+def torch_seeded(seed, device):
+    """Seed torch for a block, restoring its random state afterwards.
+
+    Parameters
+    ----------
+    seed : int
+        The seed (``torch.manual_seed``).
+    device : str or torch.device
+        The device that trains: on a CUDA device its generator is forked and
+        restored too (the one of that device's index, else the current one).
+    """
+    device = torch.device(device)
+    devices = []
+    if device.type == "cuda":
+        devices = [
+            device.index if device.index is not None else torch.cuda.current_device()
+        ]
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
 
 
 class RuntimeMixin:
@@ -61,10 +84,7 @@ class RuntimeMixin:
             if isinstance(self.random_state, Integral)
             else check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
-        on_cuda = str(self.device_).startswith("cuda")
-        devices = [torch.cuda.current_device()] if on_cuda else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
+        with torch_seeded(seed, self.device_):
             yield
 
     @contextmanager
