@@ -14,7 +14,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch import NeuralNet
-from skorch.callbacks import EarlyStopping, LRScheduler
 from skorch.utils import to_tensor
 
 from ..model_selection import ValidationSplit
@@ -22,6 +21,7 @@ from ..nn import ConvAutoencoder
 from ..utils import resolve_device
 from ._contract import check_net_images
 from ._data import BatchCollate, NetDataset, make_loader
+from ._recipe import schedule_callbacks
 from ._runtime import torch_seeded
 from ._speed import SPEED_PARAMETER_CONSTRAINTS, SpeedMixin
 from ._state import TrainingStateMixin
@@ -195,23 +195,6 @@ class AutoencoderEmbedding(
         self.precision = precision
         self.compile = compile
 
-    def _callbacks(self, monitor):
-        callbacks = []
-        if self.lr_patience is not None:
-            callbacks.append(
-                ("lr_scheduler", LRScheduler(
-                    policy=torch.optim.lr_scheduler.ReduceLROnPlateau,
-                    monitor=monitor, patience=self.lr_patience, factor=0.5,
-                ))
-            )
-        if self.patience is not None:
-            callbacks.append(
-                ("early_stopping", EarlyStopping(
-                    monitor=monitor, patience=self.patience, load_best=True
-                ))
-            )
-        return callbacks
-
     # Patient ids are routed to ``fit`` by default: the validation split needs them.
     __metadata_request__fit = {"groups": True}
 
@@ -270,7 +253,12 @@ class AutoencoderEmbedding(
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
             train_split=split,
-            callbacks=self._callbacks(monitor),
+            callbacks=schedule_callbacks(
+                monitor,
+                patience=self.patience,
+                lr_patience=self.lr_patience,
+                lr_factor=0.5,
+            ),
             dataset=NetDataset,
             iterator_train__collate_fn=BatchCollate(
                 augment=self.augment, rotation=self.rotation

@@ -39,9 +39,6 @@ class LabelMixin:
         y = self._check_y(y, n_samples)
         if reset:
             self._set_classes(y, classes)
-            self.class_weight_ = self._compute_class_weight(
-                np.searchsorted(self.classes_, y)
-            )
         else:
             unknown = np.setdiff1d(y, self.classes_)
             if unknown.size:
@@ -50,6 +47,8 @@ class LabelMixin:
                     f"partial_fit (classes {self.classes_.tolist()})."
                 )
         y_encoded = np.searchsorted(self.classes_, y).astype(np.int64)
+        if reset:
+            self.class_weight_ = self._compute_class_weight(y_encoded)
         if groups is not None:
             groups = column_or_1d(groups)
             if len(groups) != n_samples:

@@ -24,7 +24,7 @@ from skorch.callbacks import (
 
 from ..callbacks import BatchNormRecalibration
 
-__all__ = ["monitor_of", "recipe_callbacks"]
+__all__ = ["monitor_of", "recipe_callbacks", "schedule_callbacks"]
 
 
 def _valid_accuracy(net, X, y):
@@ -74,28 +74,54 @@ def recipe_callbacks(net):
                 ),
             ),
         ]
-    if net.lr_patience is not None:
+    callbacks += schedule_callbacks(
+        monitor,
+        patience=net.patience,
+        lr_patience=net.lr_patience,
+        lr_factor=net.lr_factor,
+    )
+    if isinstance(net.verbose, Real) and net.verbose > 1:
+        callbacks.append(("progress_bar", ProgressBar()))
+    callbacks.append(("print_log", PrintLog()))
+    return callbacks
+
+
+def schedule_callbacks(monitor, *, patience, lr_patience, lr_factor):
+    """ReduceLROnPlateau and early stopping (best weights restored) on ``monitor``.
+
+    Parameters
+    ----------
+    monitor : str
+        The history key both watch (``"valid_loss"`` or ``"train_loss"``).
+    patience : int or None
+        Early-stopping patience; None: no early stopping.
+    lr_patience : int or None
+        ReduceLROnPlateau patience; None: a constant learning rate.
+    lr_factor : float
+        ReduceLROnPlateau factor.
+
+    Returns
+    -------
+    callbacks : list of (str, skorch.callbacks.Callback)
+    """
+    callbacks = []
+    if lr_patience is not None:
         callbacks.append(
             (
                 "lr_scheduler",
                 LRScheduler(
                     policy=torch.optim.lr_scheduler.ReduceLROnPlateau,
                     monitor=monitor,
-                    patience=net.lr_patience,
-                    factor=net.lr_factor,
+                    patience=lr_patience,
+                    factor=lr_factor,
                 ),
             )
         )
-    if net.patience is not None:
+    if patience is not None:
         callbacks.append(
             (
                 "early_stopping",
-                EarlyStopping(
-                    monitor=monitor, patience=net.patience, load_best=True
-                ),
+                EarlyStopping(monitor=monitor, patience=patience, load_best=True),
             )
         )
-    if isinstance(net.verbose, Real) and net.verbose > 1:
-        callbacks.append(("progress_bar", ProgressBar()))
-    callbacks.append(("print_log", PrintLog()))
     return callbacks

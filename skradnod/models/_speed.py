@@ -32,6 +32,8 @@ import torch
 from sklearn.utils._param_validation import StrOptions
 from skorch.dataset import unpack_data
 
+from ..utils import resolve_device
+
 __all__ = ["DeviceAugmentLoader", "SpeedMixin", "resolve_precision"]
 
 PRECISIONS = ("32", "bf16", "fp16", "auto")
@@ -173,9 +175,7 @@ class SpeedMixin:
     # ------------------------------------------------------------------ #
     def _speed_device(self):
         device = getattr(self, "device_", None) or self.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        return torch.device(device)
+        return torch.device(resolve_device(device) if device == "auto" else device)
 
     def _on_cuda(self):
         return self._speed_device().type == "cuda"
@@ -185,21 +185,30 @@ class SpeedMixin:
             getattr(self, "precision", "32"), self._speed_device()
         )
 
-    def _speed_active(self):
-        return self._on_cuda() or self._precision() != "32"
+    def _speed_plan(self):
+        """``(device, precision)`` when a speed option applies, else None.
 
-    def _autocast(self):
-        precision = self._precision()
+        Resolved once per step (not per helper call): the hooks below then
+        hand a plain CPU float32 step to skorch unchanged.
+        """
+        device = self._speed_device()
+        precision = resolve_precision(getattr(self, "precision", "32"), device)
+        if device.type != "cuda" and precision == "32":
+            return None
+        return device, precision
+
+    @staticmethod
+    def _autocast(device, precision):
         if precision == "32":
             return nullcontext()
         dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-        return torch.autocast(device_type=self._speed_device().type, dtype=dtype)
+        return torch.autocast(device_type=device.type, dtype=dtype)
 
-    def _prepare_batch(self, Xi, yi):
+    @staticmethod
+    def _prepare_batch(Xi, yi, device):
         """Move a batch to the GPU (if not there yet); images channels-last."""
-        if not self._on_cuda():
+        if device.type != "cuda":
             return Xi, yi
-        device = self._speed_device()
         Xi, yi = _to(Xi, device), _to(yi, device)
         return _channels_last(Xi), yi
 
@@ -225,12 +234,13 @@ class SpeedMixin:
         return super().torch_compile(module, name)
 
     def train_step_single(self, batch, **fit_params):
-        if not self._speed_active():
+        plan = self._speed_plan()
+        if plan is None:
             return super().train_step_single(batch, **fit_params)
         self._set_training(True)
         Xi, yi = unpack_data(batch)
-        Xi, yi = self._prepare_batch(Xi, yi)
-        with self._autocast():
+        Xi, yi = self._prepare_batch(Xi, yi, plan[0])
+        with self._autocast(*plan):
             y_pred = self.infer(Xi, **fit_params)
             loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         # Backward outside autocast, as torch.amp recommends.
@@ -255,20 +265,22 @@ class SpeedMixin:
         return None
 
     def validation_step(self, batch, **fit_params):
-        if not self._speed_active():
+        plan = self._speed_plan()
+        if plan is None:
             return super().validation_step(batch, **fit_params)
         Xi, yi = unpack_data(batch)
-        batch = self._prepare_batch(Xi, yi)
-        with self._autocast():
+        batch = self._prepare_batch(Xi, yi, plan[0])
+        with self._autocast(*plan):
             step = super().validation_step(batch, **fit_params)
         return {**step, "y_pred": _float32(step["y_pred"])}
 
     def evaluation_step(self, batch, training=False):
-        if not self._speed_active():
+        plan = self._speed_plan()
+        if plan is None:
             return super().evaluation_step(batch, training=training)
         Xi, yi = unpack_data(batch)
-        batch = self._prepare_batch(Xi, yi)
-        with self._autocast():
+        batch = self._prepare_batch(Xi, yi, plan[0])
+        with self._autocast(*plan):
             y_infer = super().evaluation_step(batch, training=training)
         return _float32(y_infer)
 

@@ -23,6 +23,7 @@ from .._nrrd import read_nrrd
 __all__ = [
     "ImageStepMixin",
     "LazyImageBatch",
+    "check_image",
     "check_image_batch",
     "is_path",
     "stack_images",
