@@ -13,6 +13,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from _synthetic import make_bright_centres
 
 from skradnod.models import NoduleCNNClassifier
 from skradnod.models._data import augment_batch, augment_with_centres
@@ -20,19 +21,13 @@ from skradnod.models._data import augment_batch, augment_with_centres
 pytestmark = pytest.mark.gpu
 
 
-def make_bright_centres(n=64, size=16, seed=0):
-    rng = np.random.RandomState(seed)
-    X = rng.rand(n, size, size).astype(np.float32)
-    y = np.repeat([1, 5], n // 2)
-    X[y == 5, 4:12, 4:12] += 2.0
-    return X, y
 
 
 TINY = {"module__width": 4, "lr": 1e-2, "random_state": 0, "max_epochs": 15}
 
 
 def test_cuda_default_is_bf16_channels_last_and_learns():
-    X, y = make_bright_centres()
+    X, y = make_bright_centres(64)
     clf = NoduleCNNClassifier(device="cuda", **TINY).fit(X, y)
     seen = []
     conv = next(m for m in clf.module_.modules() if isinstance(m, torch.nn.Conv2d))
@@ -44,14 +39,14 @@ def test_cuda_default_is_bf16_channels_last_and_learns():
 
 
 def test_cuda_fp16_with_grad_scaler_learns():
-    X, y = make_bright_centres()
+    X, y = make_bright_centres(64)
     clf = NoduleCNNClassifier(device="cuda", precision="fp16", **TINY).fit(X, y)
     assert clf._grad_scaler_ is not None
     np.testing.assert_array_equal(clf.predict(X), y)
 
 
 def test_cuda_loader_workers_persist_over_the_fit():
-    X, y = make_bright_centres()
+    X, y = make_bright_centres(64)
     created = []
 
     class Loader(torch.utils.data.DataLoader):
@@ -84,7 +79,7 @@ def test_augmentation_on_the_gpu_matches_the_cpu():
 
 
 def test_cuda_model_predicts_alike_on_cpu_in_a_fresh_process(tmp_path):
-    X, y = make_bright_centres()
+    X, y = make_bright_centres(64)
     clf = NoduleCNNClassifier(**TINY).fit(X, y)  # device="auto": CUDA here
     assert clf.device_ == "cuda"
     path = tmp_path / "model.joblib"

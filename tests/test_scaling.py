@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _synthetic import make_bright_centres
 from joblib import parallel_config
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
@@ -17,17 +18,11 @@ from skradnod.models import NoduleCNNClassifier
 BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
 
 
-def make_bright_centres(n=48, size=16, seed=0):
-    rng = np.random.RandomState(seed)
-    X = rng.rand(n, size, size).astype(np.float32)
-    y = np.tile([1, 5], n // 2)
-    X[y == 5, 4:12, 4:12] += 2.0
-    return X, y
 
 
 def test_grid_search_over_a_net_on_a_dask_local_cluster():
     distributed = pytest.importorskip("distributed")
-    X, y = make_bright_centres()
+    X, y = make_bright_centres(48, interleaved=True)
     net = NoduleCNNClassifier(
         module__width=4, max_epochs=6, patience=None, lr_patience=None,
         valid_size=None, random_state=0, n_jobs=1,

@@ -13,6 +13,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from _synthetic import make_bright_centres
 from skorch import NeuralNetClassifier
 
 from skradnod.compose import FusionClassifier
@@ -25,16 +26,6 @@ from skradnod.models import (
 )
 from skradnod.models._data import BatchCollate, augment_batch
 from skradnod.models._speed import DeviceAugmentLoader, SpeedMixin, resolve_precision
-
-
-def make_bright_centres(n=40, size=16, seed=0):
-    """Noise; label 5 has a bright centre square, label 1 has none."""
-    rng = np.random.RandomState(seed)
-    X = rng.rand(n, size, size).astype(np.float32)
-    y = np.repeat([1, 5], n // 2)
-    X[y == 5, 4:12, 4:12] += 2.0
-    return X, y
-
 
 TINY = {"module__width": 4, "lr": 1e-2, "random_state": 0, "n_jobs": 1}
 
@@ -69,7 +60,7 @@ def test_auto_precision_is_float32_on_cpu():
 
 def test_default_cpu_training_is_skorch_unchanged():
     # Same seed: the speed layer must leave a CPU fit bit-for-bit as it was.
-    X, y = make_bright_centres()
+    X, y = make_bright_centres(40)
     new = NoduleCNNClassifier(max_epochs=4, **TINY).fit(X, y)
     old = _SkorchOnly(max_epochs=4, **TINY).fit(X, y)
     np.testing.assert_array_equal(new.predict_proba(X), old.predict_proba(X))
@@ -77,7 +68,7 @@ def test_default_cpu_training_is_skorch_unchanged():
 
 
 def test_bf16_autocast_on_cpu_trains_and_predicts():
-    X, y = make_bright_centres()
+    X, y = make_bright_centres(40)
     ref = NoduleCNNClassifier(max_epochs=15, **TINY).fit(X, y)
     clf = NoduleCNNClassifier(max_epochs=15, precision="bf16", **TINY).fit(X, y)
     seen = _input_dtypes(clf)
@@ -92,7 +83,7 @@ def test_bf16_autocast_on_cpu_trains_and_predicts():
 
 
 def test_fp16_uses_a_grad_scaler_and_learns():
-    X, y = make_bright_centres()
+    X, y = make_bright_centres(40)
     clf = NoduleCNNClassifier(max_epochs=15, precision="fp16", **TINY).fit(X, y)
     scaler = clf._grad_scaler_
     assert isinstance(scaler, torch.amp.GradScaler)
@@ -103,7 +94,7 @@ def test_fp16_uses_a_grad_scaler_and_learns():
 
 
 def test_compile_is_passed_to_torch_compile():
-    X, y = make_bright_centres()
+    X, y = make_bright_centres(40)
     kwargs = dict(max_epochs=3, **TINY)
     plain = NoduleCNNClassifier(**kwargs).fit(X, y)
     clf = NoduleCNNClassifier(compile=True, compile__backend="eager", **kwargs)
@@ -136,13 +127,13 @@ def test_every_net_lists_the_speed_parameters(estimator):
 
 
 def test_invalid_precision_names_the_parameter():
-    X, y = make_bright_centres()
+    X, y = make_bright_centres(40)
     with pytest.raises(ValueError, match="'precision'"):
         NoduleCNNClassifier(precision="half", **TINY).fit(X, y)
 
 
 def test_autoencoder_trains_in_bf16():
-    X, _ = make_bright_centres(n=16)
+    X, _ = make_bright_centres(16)
     ae = AutoencoderEmbedding(
         latent_dim=4, channels=(4, 8), max_epochs=2, valid_size=None,
         random_state=0, precision="bf16",
@@ -178,7 +169,7 @@ def test_gpu_data_path_augments_after_the_loader(monkeypatch):
     monkeypatch.setattr(SpeedMixin, "_on_cuda", lambda self: True)
     _CountingLoader.created = []
     _Recording.seen = []
-    X, y = make_bright_centres()
+    X, y = make_bright_centres(40)
     clf = _Recording(
         max_epochs=15, iterator_train=_CountingLoader,
         iterator_train__num_workers=1, **TINY,
