@@ -5,6 +5,7 @@ import os
 import time
 import traceback
 import warnings
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -384,7 +385,8 @@ def _failure(exc, spec, task, out):
 
 def _context(data, cv, groups, preset_name, device, wall, n_bootstrap, n_patients):
     grouped = groups is not None
-    if isinstance(cv, int):
+    # The splitter cross_validate_report makes of an int cv (its _make_cv).
+    if isinstance(cv, Integral):
         kind = (
             "StratifiedGroupKFold by patient"
             if grouped
