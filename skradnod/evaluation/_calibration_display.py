@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from ._metrics import _calibration_bins
+from ._metrics import _calibration_bins, _ece_from_bins
 from ._plotting import _check_proba, _estimator_proba, _new_axes, _title
 
 
@@ -90,14 +90,7 @@ class TopLabelCalibrationDisplay:
     @property
     def ece(self):
         """Expected calibration error: the count-weighted mean gap of the bins."""
-        count = np.asarray(self.count)
-        filled = count > 0
-        if not filled.any():
-            return float("nan")
-        gap = np.abs(
-            np.asarray(self.accuracy)[filled] - np.asarray(self.mean_confidence)[filled]
-        )
-        return float(np.sum(count[filled] * gap) / count.sum())
+        return _ece_from_bins(self.count, self.mean_confidence, self.accuracy)
 
     def plot(self, *, ax=None, title=None, ref_line=True):
         """Draw the reliability diagram.
