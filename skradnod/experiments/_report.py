@@ -22,14 +22,10 @@ def _cell(result, metric):
 
 
 def _status_cell(result):
-    if result["status"] == "unavailable":
-        reason = result["message"]
-        return (
-            "weights not available"
-            if "weights not available" in reason
-            else ("unavailable")
-        )
-    return result["status"]
+    status = result["status"]
+    if status == "unavailable" and "weights not available" in result["message"]:
+        return "weights not available"
+    return status
 
 
 def format_tables(results, *, header=True):
@@ -147,17 +143,6 @@ def _write_markdown(path, results, context):
             lines.append(f"- `{r['key']}` ({r['task']}): {links}")
         lines.append("")
     Path(path).write_text("\n".join(lines))
-
-
-def _json_record(record):
-    out = {}
-    for k, v in record.items():
-        if isinstance(v, np.generic):
-            v = v.item()
-        if isinstance(v, float) and not np.isfinite(v):
-            v = None
-        out[k] = v
-    return out
 
 
 def _draw(report, out, stem, title):
