@@ -132,10 +132,10 @@ def _write_markdown(path, results, context):
             f"- `{r['key']}`: {r['description']} Settings: {r['used'] or 'not built'}."
         )
     lines.append("")
-    figures = [f for f in results["figures"] if f]
-    if figures:
+    drawn = results[results["figures"] != ""]
+    if not drawn.empty:
         lines += ["## Figures", ""]
-        for _, r in results[results["figures"] != ""].iterrows():
+        for _, r in drawn.iterrows():
             links = ", ".join(
                 f"[{Path(f).stem.rsplit('-', 1)[-1]}]({f})"
                 for f in r["figures"].split(";")

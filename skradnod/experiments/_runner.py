@@ -266,7 +266,7 @@ def _run_jobs(jobs, data, params, options, *, out, figures, binary_from_5class, 
             )
         say(_progress_line(record, report))
         records.append(record)
-        reports.append(None if report is None else report.to_dict(samples=True))
+        reports.append(report)
     return records, reports
 
 
@@ -414,7 +414,10 @@ def _write_json(path, results, reports, context, settings):
             },
         },
         "rows": [
-            {**_jsonable(rec), "report": rep}
+            {
+                **_jsonable(rec),
+                "report": None if rep is None else rep.to_dict(samples=True),
+            }
             for rec, rep in zip(results.to_dict(orient="records"), reports)
         ],
     }
