@@ -123,6 +123,9 @@ class OutOfFoldProba(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
         self.classes_ = self.estimator_.classes_
         return self
 
+    # Decorated as fit is (scikit-learn's PCA.fit_transform does the same): it
+    # fits too, without going through fit, which would check the data twice.
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit_transform(self, X, y, groups=None):
         """Out-of-fold probabilities of the training rows; then fit on all.
 
@@ -141,8 +144,6 @@ class OutOfFoldProba(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
             Probabilities (or log-probabilities), columns ordered as
             ``classes_``.
         """
-        # Checked once here; fit() would check the same data again.
-        self._validate_params()
         X, y = validate_data(self, X, y, reset=True)
         self._fit_all(X, y)
         cv = PatientStratifiedKFold(

@@ -131,6 +131,19 @@ def test_confidence_without_probabilities_raises():
         ConfidenceDisplay.from_report(report)
 
 
+def test_calibration_without_probabilities_names_the_caller():
+    report = _report()
+    report.proba = None
+    for show, caller in [
+        (TopLabelCalibrationDisplay.from_report, "TopLabelCalibrationDisplay"),
+        (calibration_curve_top_label, "calibration_curve_top_label"),
+    ]:
+        with pytest.raises(
+            ValueError, match=f"{caller} needs probabilities; the report of Lookup"
+        ):
+            show(report)
+
+
 def test_calibration_bins_match_hand_computation(no_pyplot_figures):
     # n_bins=4, bins (0, .25], (.25, .5], (.5, .75], (.75, 1]:
     #   (.25, .5]: 0.45 wrong, 0.40 right           -> n 2, acc 1/2, conf 0.425

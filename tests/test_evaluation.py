@@ -237,6 +237,28 @@ def test_ungrouped_report_warns_and_fit_receives_groups():
     assert all(g is not None and len(g) == 40 for g in seen)
 
 
+def test_each_test_fold_is_predicted_once():
+    # cross_validate must not score (predict) the folds that the report then
+    # predicts again: 50 samples, 5 folds -> 50 rows through predict, 50
+    # through predict_proba.
+    X, y, _, _ = _known_predictions(50)
+    rows = {"predict": 0, "predict_proba": 0}
+
+    class Counter(LookupClassifier):
+        def predict(self, X):
+            rows["predict"] += len(X)
+            return super().predict(X)
+
+        def predict_proba(self, X):
+            rows["predict_proba"] += len(X)
+            return super().predict_proba(X)
+
+    cross_validate_report(
+        Counter(), X, y, groups=np.arange(50) // 2, cv=5, n_bootstrap=0
+    )
+    assert rows == {"predict": 50, "predict_proba": 50}
+
+
 def test_class_missing_from_training_fold_gets_zero_probability():
     y = np.array([1, 1, 2, 2, 3, 3, 1, 2])
     proba = np.full((8, 3), 1 / 3)

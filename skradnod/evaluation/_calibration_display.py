@@ -3,8 +3,14 @@
 import numpy as np
 import pandas as pd
 
-from ._metrics import _calibration_bins
-from ._plotting import _check_proba, _estimator_proba, _new_axes, _title
+from ._metrics import _calibration_bins, _ece_from_bins
+from ._plotting import (
+    _check_proba,
+    _check_report_proba,
+    _estimator_proba,
+    _new_axes,
+    _title,
+)
 
 
 def _top_label_bins(y_true, y_proba, labels, n_bins):
@@ -90,14 +96,7 @@ class TopLabelCalibrationDisplay:
     @property
     def ece(self):
         """Expected calibration error: the count-weighted mean gap of the bins."""
-        count = np.asarray(self.count)
-        filled = count > 0
-        if not filled.any():
-            return float("nan")
-        gap = np.abs(
-            np.asarray(self.accuracy)[filled] - np.asarray(self.mean_confidence)[filled]
-        )
-        return float(np.sum(count[filled] * gap) / count.sum())
+        return _ece_from_bins(self.count, self.mean_confidence, self.accuracy)
 
     def plot(self, *, ax=None, title=None, ref_line=True):
         """Draw the reliability diagram.
@@ -282,7 +281,7 @@ class TopLabelCalibrationDisplay:
         ValueError
             If the report has no probabilities.
         """
-        _check_report_proba(report)
+        _check_report_proba(report, "TopLabelCalibrationDisplay")
         return cls.from_predictions(
             report.y_true,
             report.proba,
@@ -292,14 +291,6 @@ class TopLabelCalibrationDisplay:
             ax=ax,
             title=title,
             ref_line=ref_line,
-        )
-
-
-def _check_report_proba(report):
-    if report.proba is None:
-        raise ValueError(
-            f"The report of {report.estimator} has no probabilities (the estimator "
-            "has no predict_proba), so there is no calibration to show."
         )
 
 
@@ -340,7 +331,7 @@ def calibration_curve_top_label(report, *, n_bins=None):
     0    0.0    0.5      0         NaN       NaN
     1    0.5    1.0      3         0.8  0.666667
     """
-    _check_report_proba(report)
+    _check_report_proba(report, "calibration_curve_top_label")
     n_bins = report.n_bins if n_bins is None else n_bins
     count, confidence, accuracy = _top_label_bins(
         report.y_true, report.proba, np.asarray(report.classes), n_bins

@@ -6,6 +6,7 @@ from sklearn.utils import check_consistent_length, column_or_1d
 
 from ._plotting import (
     _check_proba,
+    _check_report_proba,
     _display_names,
     _estimator_proba,
     _new_axes,
@@ -298,11 +299,7 @@ class ConfidenceDisplay:
         ValueError
             If the report has no probabilities.
         """
-        if report.proba is None:
-            raise ValueError(
-                "ConfidenceDisplay needs probabilities; the report of "
-                f"{report.estimator} has none (the estimator has no predict_proba)."
-            )
+        _check_report_proba(report, "ConfidenceDisplay")
         return cls.from_predictions(
             report.y_true,
             report.proba,

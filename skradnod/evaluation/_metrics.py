@@ -217,13 +217,17 @@ def _calibration_bins(confidence, correct, n_bins):
 
 
 def _ece(confidence, correct, n_bins):
-    count, mean_conf, acc = _calibration_bins(confidence, correct, n_bins)
+    return _ece_from_bins(*_calibration_bins(confidence, correct, n_bins))
+
+
+def _ece_from_bins(count, mean_confidence, accuracy):
+    """The count-weighted mean ``|accuracy - mean confidence|`` of the filled bins."""
+    count = np.asarray(count)
     filled = count > 0
     if not filled.any():
         return float("nan")
-    return float(
-        np.sum(count[filled] * np.abs(acc[filled] - mean_conf[filled])) / count.sum()
-    )
+    gap = np.abs(np.asarray(accuracy)[filled] - np.asarray(mean_confidence)[filled])
+    return float(np.sum(count[filled] * gap) / count.sum())
 
 
 def _fast_metrics(true_idx, pred_idx, proba, n_classes, n_bins):
@@ -238,11 +242,8 @@ def _fast_metrics(true_idx, pred_idx, proba, n_classes, n_bins):
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = np.where(predicted > 0, tp / predicted, 0.0)
         recall = np.where(support > 0, tp / support, 0.0)
-        f1 = np.where(
-            2 * tp + (predicted - tp) + (support - tp) > 0,
-            2 * tp / (support + predicted),
-            0.0,
-        )
+        # 2 tp + fp + fn = support + predicted
+        f1 = np.where(support + predicted > 0, 2 * tp / (support + predicted), 0.0)
     present = support > 0
     used = present | (predicted > 0)  # sklearn's labels: union of y_true and y_pred
     out = {
@@ -255,13 +256,10 @@ def _fast_metrics(true_idx, pred_idx, proba, n_classes, n_bins):
         "ece": np.nan,
     }
     if proba is not None:
-        if n_classes == 2:
-            out["roc_auc"] = _binary_auc(true_idx == 1, proba[:, 1])
-        else:
-            aucs = [_binary_auc(true_idx == k, proba[:, k]) for k in range(n_classes)]
-            aucs = [a for a in aucs if not np.isnan(a)]
-            out["roc_auc"] = float(np.mean(aucs)) if aucs else np.nan
-        confidence = proba.max(axis=1)
-        correct = proba.argmax(axis=1) == true_idx
-        out["ece"] = _ece(confidence, correct, n_bins)
+        # The class indices are the labels of the columns 0 .. n_classes - 1.
+        classes = np.arange(n_classes)
+        out["roc_auc"] = roc_auc_ovr(true_idx, proba, classes)
+        out["ece"] = expected_calibration_error(
+            true_idx, proba, classes=classes, n_bins=n_bins
+        )
     return out

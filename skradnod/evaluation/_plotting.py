@@ -67,6 +67,15 @@ def _estimator_proba(estimator, X, caller):
     return proba, np.asarray(estimator.classes_), _describe_estimator(estimator)
 
 
+def _check_report_proba(report, caller):
+    """Raise, naming ``caller`` and the estimator, when ``report`` lacks proba."""
+    if report.proba is None:
+        raise ValueError(
+            f"{caller} needs probabilities; the report of {report.estimator} has "
+            "none (the estimator has no predict_proba)."
+        )
+
+
 def _display_names(labels, display_labels, caller):
     """One display name per label: ``display_labels`` as a list or a dict."""
     if display_labels is None:

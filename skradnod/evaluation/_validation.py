@@ -66,6 +66,17 @@ def _fold_predictions(estimator, X, test, classes):
     return y_pred, proba, time.perf_counter() - start
 
 
+def _no_score(estimator, X, y):
+    """A scorer that does not predict: ``cross_validate`` here only fits.
+
+    ``cross_validate`` always scores the test folds, and any real scorer would
+    predict them; :func:`_fold_predictions` predicts each test fold once
+    afterwards, so scoring would run every fold's prediction (a net's forward
+    pass, a radiomics extraction) twice.
+    """
+    return 0.0
+
+
 def _fit_folds(estimator, X, y, groups, splits, n_jobs, verbose):
     """Fit one clone per fold with ``cross_validate``, routing the groups."""
     params = {} if groups is None else {"groups": groups}
@@ -79,7 +90,7 @@ def _fit_folds(estimator, X, y, groups, splits, n_jobs, verbose):
             y,
             cv=_FixedSplits(splits),
             params=params,
-            scoring="accuracy",
+            scoring=_no_score,
             n_jobs=n_jobs,
             verbose=2 if verbose else 0,
             return_estimator=True,
@@ -89,6 +100,11 @@ def _fit_folds(estimator, X, y, groups, splits, n_jobs, verbose):
 
 
 def _make_cv(cv, groups, random_state):
+    # The same folds as skradnod.model_selection.check_patient_cv, but not
+    # through it: its warning (raised inside split) tells the user to pass
+    # groups to fit or to enable metadata routing, while the fix here is the
+    # groups argument of cross_validate_report; and Report.cv names the
+    # scikit-learn splitter that made the folds.
     if isinstance(cv, Integral):
         if groups is not None:
             return StratifiedGroupKFold(

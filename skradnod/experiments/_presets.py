@@ -107,3 +107,8 @@ def _preset(preset):
     if preset not in PRESETS:
         raise ValueError(f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)}.")
     return PRESETS[preset]
+
+
+def _preset_name(preset):
+    """How reports name ``preset``: its name, or ``"custom"`` for a dict."""
+    return preset if isinstance(preset, str) else "custom"

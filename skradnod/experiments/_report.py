@@ -22,14 +22,10 @@ def _cell(result, metric):
 
 
 def _status_cell(result):
-    if result["status"] == "unavailable":
-        reason = result["message"]
-        return (
-            "weights not available"
-            if "weights not available" in reason
-            else ("unavailable")
-        )
-    return result["status"]
+    status = result["status"]
+    if status == "unavailable" and "weights not available" in result["message"]:
+        return "weights not available"
+    return status
 
 
 def format_tables(results, *, header=True):
@@ -136,10 +132,10 @@ def _write_markdown(path, results, context):
             f"- `{r['key']}`: {r['description']} Settings: {r['used'] or 'not built'}."
         )
     lines.append("")
-    figures = [f for f in results["figures"] if f]
-    if figures:
+    drawn = results[results["figures"] != ""]
+    if not drawn.empty:
         lines += ["## Figures", ""]
-        for _, r in results[results["figures"] != ""].iterrows():
+        for _, r in drawn.iterrows():
             links = ", ".join(
                 f"[{Path(f).stem.rsplit('-', 1)[-1]}]({f})"
                 for f in r["figures"].split(";")
@@ -147,17 +143,6 @@ def _write_markdown(path, results, context):
             lines.append(f"- `{r['key']}` ({r['task']}): {links}")
         lines.append("")
     Path(path).write_text("\n".join(lines))
-
-
-def _json_record(record):
-    out = {}
-    for k, v in record.items():
-        if isinstance(v, np.generic):
-            v = v.item()
-        if isinstance(v, float) and not np.isfinite(v):
-            v = None
-        out[k] = v
-    return out
 
 
 def _draw(report, out, stem, title):

@@ -11,7 +11,8 @@ from ._spec import ExperimentUnavailable, _check_params
 
 # --------------------------------------------------------------------------
 # Factories. Each imports what it needs inside, so a missing piece fails only
-# its own row.
+# its own row. Each takes the whole factory protocol (settings, task, device,
+# random_state; see Experiment), also the arguments its model does not use.
 # --------------------------------------------------------------------------
 
 
@@ -70,7 +71,7 @@ def _shown(options):
     return {k: v for k, v in options.items() if k not in ("device", "random_state")}
 
 
-def _radiomics(settings, random_state, memory=None):
+def _radiomics(settings, memory=None):
     from ..radiomics import RadiomicsExtractor
 
     image_types = tuple(settings["radiomics_image_types"])
@@ -79,26 +80,22 @@ def _radiomics(settings, random_state, memory=None):
     }
 
 
-def _selector_with_classifier(settings, random_state, classifier):
+def _selector(settings, random_state, classifier=None):
+    """The preset's radiomics selection chain, ending with ``classifier`` if given."""
+    from sklearn.ensemble import RandomForestClassifier
+
     from ..feature_selection import make_radiomics_selector
 
     return make_radiomics_selector(
-        **_selector_options(settings, random_state), classifier=classifier
-    )
-
-
-def _selector_options(settings, random_state):
-    from sklearn.ensemble import RandomForestClassifier
-
-    return {
-        "preset": settings["selector_preset"],
-        "step": settings["rfecv_step"],
-        "cv": settings["rfecv_cv"],
-        "estimator": RandomForestClassifier(
+        preset=settings["selector_preset"],
+        step=settings["rfecv_step"],
+        cv=settings["rfecv_cv"],
+        estimator=RandomForestClassifier(
             n_estimators=settings["rfecv_trees"], random_state=random_state
         ),
-        "random_state": random_state,
-    }
+        random_state=random_state,
+        classifier=classifier,
+    )
 
 
 def _selector_used(settings):
@@ -166,10 +163,10 @@ def _features(settings, *, task, device, random_state, memory=None, **params):
     from ..model_selection import PatientStratifiedKFold
 
     _check_params("features", params, ())
-    extractor, used = _radiomics(settings, random_state, memory)
+    extractor, used = _radiomics(settings, memory)
     n_trees = settings["n_estimators"]
     candidates, nn_name = _feature_candidates(settings, device, random_state)
-    selector = _selector_with_classifier(settings, random_state, candidates[0])
+    selector = _selector(settings, random_state, candidates[0])
     # The thesis picked the best of SVM / RF / NN on the features; an inner,
     # stratified, patient-grouped CV on each outer training fold does the same
     # without looking at the outer test fold. Extraction sits outside the
@@ -205,10 +202,8 @@ def _features_images(settings, *, task, device, random_state, memory=None, **par
     from ..preprocessing import make_ct_preprocessor
 
     _check_params("features_images", params, ())
-    extractor, used = _radiomics(settings, random_state, memory)
-    from ..feature_selection import make_radiomics_selector
-
-    selector = make_radiomics_selector(**_selector_options(settings, random_state))
+    extractor, used = _radiomics(settings, memory)
+    selector = _selector(settings, random_state)
     size = settings["nodule_size"]
     # FusionNet's image branch is half as wide as the basic CNN by default
     width = max(2, settings["cnn_width"] // 2)

@@ -5,6 +5,7 @@ import os
 import time
 import traceback
 import warnings
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +15,12 @@ from tqdm.auto import tqdm
 
 from ..datasets import RATINGS
 from ..evaluation import METRICS, binary_report, cross_validate_report, to_binary
+from ..evaluation._report import _jsonable
 from ..model_selection import UngroupedSplitWarning
 from ..utils import resolve_device
-from ._presets import TASKS, _preset
+from ._presets import TASKS, _preset, _preset_name
 from ._registry import EXPERIMENTS, get_experiment, resolve_rows
-from ._report import _draw, _json_record, _write_markdown
+from ._report import _draw, _write_markdown
 from ._spec import ExperimentUnavailable
 
 __all__ = ["RATING_COLUMNS", "run_experiments"]
@@ -167,7 +169,7 @@ def run_experiments(
     keys = resolve_rows(rows)
     tasks = _tasks(task)
     settings = _preset(preset)
-    preset_name = preset if isinstance(preset, str) else "custom"
+    preset_name = _preset_name(preset)
     device = resolve_device(device)
     n_bootstrap = settings["n_bootstrap"] if n_bootstrap is None else n_bootstrap
     params = _check_row_params(params)
@@ -264,7 +266,7 @@ def _run_jobs(jobs, data, params, options, *, out, figures, binary_from_5class, 
             )
         say(_progress_line(record, report))
         records.append(record)
-        reports.append(None if report is None else report.to_dict(samples=True))
+        reports.append(report)
     return records, reports
 
 
@@ -341,8 +343,6 @@ def run_row(
             preset=preset, task=task, device=device, random_state=random_state,
             memory=memory, **(params or {}),
         )
-        if isinstance(preset, dict):
-            used["preset"] = "custom"
         record["used"] = ", ".join(f"{k}={v}" for k, v in used.items())
         y = np.asarray(data.target)
         groups = getattr(data, "groups", None)
@@ -384,7 +384,8 @@ def _failure(exc, spec, task, out):
 
 def _context(data, cv, groups, preset_name, device, wall, n_bootstrap, n_patients):
     grouped = groups is not None
-    if isinstance(cv, int):
+    # The splitter cross_validate_report makes of an int cv (its _make_cv).
+    if isinstance(cv, Integral):
         kind = (
             "StratifiedGroupKFold by patient"
             if grouped
@@ -413,7 +414,10 @@ def _write_json(path, results, reports, context, settings):
             },
         },
         "rows": [
-            {**_json_record(rec), "report": rep}
+            {
+                **_jsonable(rec),
+                "report": None if rep is None else rep.to_dict(samples=True),
+            }
             for rec, rep in zip(results.to_dict(orient="records"), reports)
         ],
     }

@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from inspect import signature
 
-from ._presets import _preset
+from ._presets import _preset, _preset_name
 
 __all__ = ["Experiment", "ExperimentUnavailable"]
 
@@ -65,6 +65,8 @@ class Experiment:
     ):
         """Return a fresh ``(estimator, used)`` pair for ``preset`` and ``task``.
 
+        ``used`` starts with the preset's name (``"custom"`` for a dict).
+
         Raises
         ------
         ExperimentUnavailable
@@ -90,7 +92,7 @@ class Experiment:
             else:
                 reason = f"a part of skradnod it needs is missing ({exc})"
             raise ExperimentUnavailable(reason) from exc
-        return estimator, {"preset": preset, **used}
+        return estimator, {"preset": _preset_name(preset), **used}
 
 
 def _check_params(row, params, allowed):
