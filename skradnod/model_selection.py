@@ -17,7 +17,7 @@ Metadata routing is off in scikit-learn by default; turn it on once with
 """
 
 import warnings
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from sklearn.model_selection import (
@@ -34,7 +34,6 @@ __all__ = [
     "PatientStratifiedKFold",
     "UngroupedSplitWarning",
     "ValidationSplit",
-    "check_patient_cv",
 ]
 
 ROUTING_HINT = (
@@ -236,31 +235,3 @@ class ValidationSplit(BaseCrossValidator):
             torch.utils.data.Subset(dataset, train),
             torch.utils.data.Subset(dataset, valid),
         )
-
-
-def check_patient_cv(cv, *, random_state=None, shuffle=True, name=None):
-    """An int ``cv`` as a shuffled :class:`PatientStratifiedKFold`; others as given.
-
-    Parameters
-    ----------
-    cv : int or splitter
-        Number of folds, or a splitter kept as is.
-    random_state : int or None, default=None
-        Seed of the shuffling of an int ``cv``.
-    shuffle : bool, default=True
-        Whether an int ``cv`` shuffles.
-    name : str or None, default=None
-        Name of the split for the ungrouped warning.
-
-    Returns
-    -------
-    cv : splitter
-    """
-    if isinstance(cv, Integral):
-        return PatientStratifiedKFold(
-            int(cv),
-            shuffle=shuffle,
-            random_state=random_state if shuffle else None,
-            name=name,
-        )
-    return cv

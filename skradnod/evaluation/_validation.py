@@ -100,7 +100,7 @@ def _fit_folds(estimator, X, y, groups, splits, n_jobs, verbose):
 
 
 def _make_cv(cv, groups, random_state):
-    # The same folds as skradnod.model_selection.check_patient_cv, but not
+    # The folds of skradnod.model_selection.PatientStratifiedKFold, but not
     # through it: its warning (raised inside split) tells the user to pass
     # groups to fit or to enable metadata routing, while the fix here is the
     # groups argument of cross_validate_report; and Report.cv names the
