@@ -11,7 +11,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..io import MANIFEST_NAME, load_nodule_dataset, write_nrrd
+from ._contours import RATINGS, diameter_px
 from ._pylidc import dicom_root, import_pylidc
+from ._readings import _check_level, _nodule_columns, lidc_nodules
 
 __all__ = ["lidc_dicom_to_pairs"]
 
@@ -70,18 +72,14 @@ def _hu(image):
 
 
 def _diameter_mm(mask, spacing):
-    from ._readings import _diameter_px
-
     found, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
                                 cv2.CHAIN_APPROX_NONE)
     points = np.vstack([c.reshape(-1, 2) for c in found])
-    return _diameter_px(points) * spacing
+    return diameter_px(points) * spacing
 
 
 def _units(scan, level, nodules):
     """The pairs of one scan: ``(name, [annotations], manifest fields)``."""
-    from ._readings import RATINGS
-
     by_id = {a.id: a for a in scan.annotations}
     if level == "annotation":
         for a in sorted(by_id.values(), key=lambda a: a.id):
@@ -89,8 +87,6 @@ def _units(scan, level, nodules):
                       **{r: int(getattr(a, r)) for r in RATINGS}}
             yield f"{scan.patient_id}-a{a.id:04d}", [a], fields
         return
-    from ._readings import _nodule_columns
-
     for _, row in nodules[nodules["scan_id"] == scan.id].iterrows():
         ids = [int(i) for i in row["annotation_ids"].split(";")]
         fields = {"annotation_id": ids[0], "malignancy": int(row["malignancy"]),
@@ -294,8 +290,6 @@ def lidc_dicom_to_pairs(
     ...
     FileNotFoundError: DICOM folder not found: 'no/such/LIDC-IDRI'
     """
-    from ._readings import _check_level, lidc_nodules
-
     _check_level(level, label, min_readers)
     if isinstance(margin, bool) or not isinstance(margin, int) or margin < 0:
         raise ValueError(f"margin must be a non-negative int, got {margin!r}.")

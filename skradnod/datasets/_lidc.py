@@ -16,12 +16,11 @@ from tqdm.auto import tqdm
 from ..io import MANIFEST_NAME, load_nodule_dataset, write_nrrd
 from . import _render
 from ._base import get_data_home
+from ._contours import RATINGS, diameter_px
 from ._readings import (
     _MAX_SEED,
-    RATINGS,
     _check_level,
     _check_seed,
-    _diameter_px,
     _nodule_columns,
     lidc_nodules,
     read_lidc_readings,
@@ -148,7 +147,7 @@ def _render_reading(reading, background, noise, texture, levels, spacing, seed):
         "crop_left": left,
         "crop_height": height,
         "crop_width": width,
-        "diameter_mm": _diameter_px(reading["contour"]) * spacing,
+        "diameter_mm": diameter_px(reading["contour"]) * spacing,
     }
 
 

@@ -46,6 +46,8 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from ._contours import RATINGS, diameter_px, parse_contour
+
 __all__ = ["LABEL_RULES", "cluster_readings", "consensus_label", "lidc_nodules"]
 
 LABEL_RULES = ("median", "mode", "mean")
@@ -126,7 +128,7 @@ def _read_contours(path):
         )
 
 
-def _reading_masks(contours, parse):
+def _reading_masks(contours):
     """Per reading: ``{z: (top, left, bool mask)}`` with exclusions cut out."""
     masks = {}
     records = zip(contours["annotation_id"].tolist(), contours["z"].tolist(),
@@ -136,7 +138,7 @@ def _reading_masks(contours, parse):
     for (annotation_id, z), group in groupby(records, key=lambda r: r[:2]):
         # Inclusions first, then exclusions cut out of them (as pylidc).
         group = sorted(group, key=lambda r: not r[2])
-        polys = [parse(r[3]) for r in group]
+        polys = [parse_contour(r[3]) for r in group]
         points = np.vstack(polys)
         left, top = points.min(0)
         width, height = points.max(0) - (left, top) + 1
@@ -275,21 +277,19 @@ def lidc_nodules(readings, database, *, label="median", min_readers=1):
         ``<rating>_readers`` (the readers' values, ``;``-separated in
         ``annotation_ids`` order).
     """
-    from ._readings import RATINGS, _diameter_px, _parse_contour
-
     if label not in LABEL_RULES:
         raise ValueError(
             f"label={label!r} is not a consensus rule; use one of {LABEL_RULES}."
         )
     contours = _read_contours(os.fspath(database))
-    masks = _reading_masks(contours, _parse_contour)
+    masks = _reading_masks(contours)
     rows = []
     for _, scan in readings.groupby("scan_id", sort=True):
         ids = scan["annotation_id"].to_numpy()
         spacing = float(scan["pixel_spacing"].iloc[0])
         by_reading = [masks[i] for i in ids]
         # Radius from the reading's largest contour (its largest axial extent).
-        radii = np.array([_diameter_px(c) for c in scan["contour"]]) * spacing / 2
+        radii = np.array([diameter_px(c) for c in scan["contour"]]) * spacing / 2
         centroids = np.array([_centroid_mm(m, spacing) for m in by_reading])
         keys = [_voxel_keys(m) for m in by_reading]
         labels = cluster_readings(
@@ -299,7 +299,7 @@ def lidc_nodules(readings, database, *, label="median", min_readers=1):
             members = scan[labels == k]
             rows.append(_nodule_row(
                 members, [by_reading[i] for i in np.flatnonzero(labels == k)],
-                label, RATINGS,
+                label,
             ))
     nodules = pd.DataFrame(rows)
     nodules.insert(0, "nodule_id", np.arange(1, len(nodules) + 1))
@@ -320,7 +320,7 @@ def relabel(nodules, label="median", min_readers=1):
     return nodules.reset_index(drop=True)
 
 
-def _nodule_row(members, masks_by_reader, label, ratings):
+def _nodule_row(members, masks_by_reader, label):
     """The row of one nodule from its readings (rows of ``readings``)."""
     first = members.iloc[0]
     z, contour, area = _consensus_slice(masks_by_reader)
@@ -343,7 +343,7 @@ def _nodule_row(members, masks_by_reader, label, ratings):
         "consensus_area_px": int(area),
         "contour": contour,
     }
-    for rating in ratings:
+    for rating in RATINGS:
         values = members[rating].to_numpy()
         rule = "mode" if rating in CATEGORICAL else "median"
         row[rating] = consensus_label(values, rule)

@@ -20,19 +20,10 @@ import numpy as np
 import pandas as pd
 
 from . import _nodules, _render
+from ._contours import RATINGS, parse_contour
 
 __all__ = ["RATINGS", "lidc_nodules", "read_lidc_readings", "stratified_subset"]
 
-RATINGS = (
-    "subtlety",
-    "internalStructure",
-    "calcification",
-    "sphericity",
-    "margin",
-    "lobulation",
-    "spiculation",
-    "texture",
-)
 LEVELS = ("annotation", "nodule")
 _MAX_SEED = 2**32 - 1
 
@@ -58,12 +49,6 @@ def database_path():
     )
 
 
-def _parse_contour(coords):
-    """``"x,y\\nx,y..."`` -> int32 array of shape (n, 2), columns x (col), y (row)."""
-    values = np.array(coords.strip().replace("\n", ",").split(","), dtype=np.int32)
-    return values.reshape(-1, 2)
-
-
 @lru_cache(maxsize=2)
 def _read_readings(path):
     uri = Path(path).resolve().as_uri() + "?mode=ro"
@@ -84,7 +69,7 @@ def _read_readings(path):
     # saw the nodule largest (ties: the first drawn).
     best = {}
     for annotation_id, z, coords in contours:
-        contour = _parse_contour(coords)
+        contour = parse_contour(coords)
         area = cv2.contourArea(contour)
         if annotation_id not in best or area > best[annotation_id][0]:
             best[annotation_id] = (area, float(z), contour)
@@ -196,15 +181,6 @@ def stratified_subset(target, n_samples, seed):
         for c, k in zip(classes, take)
     ]
     return np.sort(np.concatenate(chosen))
-
-
-def _diameter_px(contour):
-    """Largest distance (pixels) between two vertices of a contour."""
-    hull = cv2.convexHull(contour.reshape(-1, 1, 2)).reshape(-1, 2).astype(float)
-    if len(hull) < 2:
-        return 0.0
-    diff = hull[:, None] - hull[None]
-    return float(np.sqrt((diff**2).sum(-1)).max())
 
 
 def _nodule_columns():
