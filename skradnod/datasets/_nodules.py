@@ -34,11 +34,7 @@ is used.
 """
 
 import os
-import sqlite3
-from contextlib import closing
-from functools import lru_cache
 from itertools import groupby
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -46,7 +42,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from ._contours import RATINGS, diameter_px, parse_contour
+from ._contours import RATINGS, diameter_px, read_contours
 
 __all__ = ["LABEL_RULES", "cluster_readings", "consensus_label", "lidc_nodules"]
 
@@ -117,37 +113,30 @@ def consensus_label(values, rule="median"):
     )
 
 
-@lru_cache(maxsize=2)
-def _read_contours(path):
-    uri = Path(path).resolve().as_uri() + "?mode=ro"
-    with closing(sqlite3.connect(uri, uri=True)) as con:
-        return pd.read_sql_query(
-            "SELECT annotation_id, inclusion, image_z_position AS z, coords "
-            "FROM contours ORDER BY annotation_id, image_z_position, id",
-            con,
-        )
-
-
 def _reading_masks(contours):
-    """Per reading: ``{z: (top, left, bool mask)}`` with exclusions cut out."""
+    """Per reading: ``{z: (top, left, bool mask)}`` with exclusions cut out.
+
+    ``contours`` is :func:`~skradnod.datasets._contours.read_contours`'s.
+    """
     masks = {}
-    records = zip(contours["annotation_id"].tolist(), contours["z"].tolist(),
-                  contours["inclusion"].tolist(), contours["coords"].tolist())
-    # Rows come sorted by reading; plain tuples, as pandas' groupby costs
+    # Grouped per reading and slice; the sort is stable, so each slice's
+    # contours stay in drawing order. Plain tuples, as pandas' groupby costs
     # more than the rasterising here.
-    for (annotation_id, z), group in groupby(records, key=lambda r: r[:2]):
+    ordered = sorted(contours, key=lambda c: (c.annotation_id, c.z))
+    for (annotation_id, z), group in groupby(
+        ordered, key=lambda c: (c.annotation_id, c.z)
+    ):
         # Inclusions first, then exclusions cut out of them (as pylidc).
-        group = sorted(group, key=lambda r: not r[2])
-        polys = [parse_contour(r[3]) for r in group]
-        points = np.vstack(polys)
+        group = sorted(group, key=lambda c: not c.inclusion)
+        points = np.vstack([c.polygon for c in group])
         left, top = points.min(0)
         width, height = points.max(0) - (left, top) + 1
         mask = np.zeros((height, width), np.uint8)
-        for poly, record in zip(polys, group):
+        for contour in group:
             # fillPoly marks the contour's pixels too, as the cohort's renderer.
-            cv2.fillPoly(mask, [(poly - (left, top)).reshape(-1, 1, 2)],
-                         int(bool(record[2])))
-        masks.setdefault(annotation_id, {})[float(z)] = (int(top), int(left), mask > 0)
+            cv2.fillPoly(mask, [(contour.polygon - (left, top)).reshape(-1, 1, 2)],
+                         int(contour.inclusion))
+        masks.setdefault(annotation_id, {})[z] = (int(top), int(left), mask > 0)
     return masks
 
 
@@ -281,8 +270,7 @@ def lidc_nodules(readings, database, *, label="median", min_readers=1):
         raise ValueError(
             f"label={label!r} is not a consensus rule; use one of {LABEL_RULES}."
         )
-    contours = _read_contours(os.fspath(database))
-    masks = _reading_masks(contours)
+    masks = _reading_masks(read_contours(os.fspath(database)))
     rows = []
     for _, scan in readings.groupby("scan_id", sort=True):
         ids = scan["annotation_id"].to_numpy()
