@@ -14,13 +14,13 @@ from ..io import MANIFEST_NAME, load_nodule_dataset, write_nrrd
 from ._contours import RATINGS, diameter_px
 from ._pylidc import dicom_root, import_pylidc
 from ._readings import _check_level, _nodule_columns, lidc_nodules
+from ._render import SIZE
 
 __all__ = ["lidc_dicom_to_pairs"]
 
 SKIPPED_NAME = "skipped.csv"
 PARAMS_NAME = "pairs.json"
 PARTS = ".parts"
-SIZE = 512
 
 
 def _slice_area_argmax(mask):

@@ -42,6 +42,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from . import _render
 from ._contours import RATINGS, diameter_px, read_contours
 
 __all__ = ["LABEL_RULES", "cluster_readings", "consensus_label", "lidc_nodules"]
@@ -141,11 +142,13 @@ def _reading_masks(contours):
 
 
 def _voxel_keys(mask_by_z):
+    """A reading's voxels as sorted unique integers: slice key, row, column."""
+    size = _render.SIZE
     keys = []
     for z, (top, left, mask) in mask_by_z.items():
         rows, cols = np.nonzero(mask)
-        zk = int(round(z * 100)) + 10_000_000
-        keys.append(zk * 512 * 512 + (rows + top) * 512 + (cols + left))
+        keys.append(_render.z_key(z) * size * size + (rows + top) * size
+                    + (cols + left))
     return np.unique(np.concatenate(keys)) if keys else np.empty(0, np.int64)
 
 
