@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..io import MANIFEST_NAME, load_nodule_dataset, write_nrrd
+from ..io import load_nodule_dataset
+from ._base import pair_id, pixel_centre, write_manifest, write_pair
 from ._contours import RATINGS, diameter_px
 from ._pylidc import dicom_root, import_pylidc
 from ._readings import _check_level, _nodule_columns, lidc_nodules
@@ -85,7 +86,7 @@ def _units(scan, level, nodules):
         for a in sorted(by_id.values(), key=lambda a: a.id):
             fields = {"annotation_id": a.id, "malignancy": int(a.malignancy),
                       **{r: int(getattr(a, r)) for r in RATINGS}}
-            yield f"{scan.patient_id}-a{a.id:04d}", [a], fields
+            yield pair_id(scan.patient_id, annotation_id=a.id), [a], fields
         return
     for _, row in nodules[nodules["scan_id"] == scan.id].iterrows():
         ids = [int(i) for i in row["annotation_ids"].split(";")]
@@ -93,7 +94,7 @@ def _units(scan, level, nodules):
                   **{r: int(row[r]) for r in RATINGS},
                   **{c: row[c] for c in _nodule_columns()
                      if c != "consensus_area_px"}}
-        yield (f"{scan.patient_id}-n{row['nodule_id']:04d}",
+        yield (pair_id(scan.patient_id, nodule_id=row["nodule_id"]),
                [by_id[i] for i in ids], fields)
 
 
@@ -115,20 +116,18 @@ def _convert_scan(scan, out, level, nodules, margin):
             raise ValueError(f"slice at z={z} is {full.shape}, not 512x512")
         spacing = tuple(float(v) for v in image.PixelSpacing)
         top, left, height, width = _crop_box(mask, margin)
-        write_nrrd(out / "full" / f"{name}.nrrd", full, spacing)
-        write_nrrd(out / "nodule" / f"{name}.nrrd",
-                   full[top : top + height, left : left + width], spacing)
+        paths = write_pair(out, name, full,
+                           full[top : top + height, left : left + width], spacing)
         rows_, cols_ = np.nonzero(mask)
+        # The mask's centre.
+        cx, cy = pixel_centre(rows_.mean(), cols_.mean())
         rows.append({
-            "id": name, "full": f"full/{name}.nrrd", "nodule": f"nodule/{name}.nrrd",
-            "malignancy": fields.pop("malignancy"), "patient_id": scan.patient_id,
-            "scan_id": scan.id, **fields,
+            **paths, "malignancy": fields.pop("malignancy"),
+            "patient_id": scan.patient_id, "scan_id": scan.id, **fields,
             "diameter_mm": round(_diameter_mm(mask, spacing[1]), 3),
             "pixel_spacing": spacing[1], "slice_thickness": scan.slice_thickness,
             "z_mm": z,
-            # Centre of the mask, pixel-centre convention of TemplateMatcher.
-            "cx": round((cols_.mean() + 0.5) / SIZE, 6),
-            "cy": round((rows_.mean() + 0.5) / SIZE, 6),
+            "cx": round(cx, 6), "cy": round(cy, 6),
             "crop_top": top, "crop_left": left, "crop_height": height,
             "crop_width": width, "mask_area_px": int(mask.sum()),
             "series_instance_uid": scan.series_instance_uid,
@@ -329,7 +328,5 @@ def lidc_dicom_to_pairs(
             f"No pair was written to {os.fspath(out)!r}: every scan was skipped "
             f"(see {os.fspath(out / SKIPPED_NAME)})."
         )
-    tmp = out / (MANIFEST_NAME + ".tmp")
-    pd.DataFrame(rows).to_csv(tmp, index=False)
-    os.replace(tmp, out / MANIFEST_NAME)
+    write_manifest(pd.DataFrame(rows), out)
     return load_nodule_dataset(out, lazy=lazy)
