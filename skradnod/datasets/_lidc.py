@@ -444,11 +444,12 @@ def make_lidc_cohort(
     """
     _check_level(level, label, min_readers)
     seed = _check_seed(random_state)
-    readings = read_lidc_readings()
     variant = {"level": level}
     if level == "nodule":
         variant.update(label=label, min_readers=int(min_readers))
         readings = lidc_nodules(label=label, min_readers=min_readers)
+    else:
+        readings = read_lidc_readings()
     n_samples = _check_n_samples(n_samples, len(readings), level)
     if out_dir is None and seed is None and lazy:
         raise ValueError(
