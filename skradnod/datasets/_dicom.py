@@ -145,13 +145,14 @@ def _select_scans(pl, root, patients):
     scans = pl.query(pl.Scan).order_by(pl.Scan.id).all()
     if patients is not None:
         patients = [patients] if isinstance(patients, str) else list(patients)
-        unknown = sorted(set(patients) - {s.patient_id for s in scans})
+        wanted = set(patients)
+        unknown = sorted(wanted - {s.patient_id for s in scans})
         if unknown:
             raise ValueError(
                 f"Patient id(s) {unknown[:10]} are not in the LIDC-IDRI database "
                 "(ids look like 'LIDC-IDRI-0001')."
             )
-        scans = [s for s in scans if s.patient_id in set(patients)]
+        scans = [s for s in scans if s.patient_id in wanted]
     present = {p.name for p in root.iterdir() if p.is_dir()}
     todo = [s for s in scans if s.patient_id in present]
     absent = [_skip_row(s, f"no folder {s.patient_id} in {os.fspath(root)}")
