@@ -70,7 +70,8 @@ def _make_pairs(args, stream):
     except (FileNotFoundError, ValueError, ImportError) as exc:
         raise UserError(str(exc)) from None
     skipped = Path(args.out) / "skipped.csv"
-    n_skipped = sum(1 for _ in skipped.open()) - 1
+    with skipped.open() as lines:
+        n_skipped = sum(1 for _ in lines) - 1
     print(
         f"Wrote {len(data.target)} NRRD pairs from {len(set(data.groups))} "
         f"patients to {args.out} in {time.perf_counter() - start:.0f} s; "
