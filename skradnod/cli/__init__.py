@@ -21,7 +21,7 @@ import warnings
 from ._common import DEMO_SIZES, UserError
 from ._data import _make_cohort, _make_manifest, _make_pairs
 from ._experiments import _demo, _reproduce
-from ._parser import build_parser  # noqa: F401
+from ._parser import build_parser
 
 __all__ = ["DEMO_SIZES", "main"]
 

@@ -1,6 +1,5 @@
 """``skradnod make-cohort``, ``make-manifest`` and ``make-pairs``: data sets."""
 
-import os
 import time
 from pathlib import Path
 
@@ -37,6 +36,7 @@ def _make_cohort(args, stream):
 
 
 def _make_manifest(args, stream):
+    from ..datasets._base import write_manifest
     from ..io import MANIFEST_NAME, infer_manifest
 
     target = Path(args.dir) / MANIFEST_NAME
@@ -46,9 +46,7 @@ def _make_manifest(args, stream):
         manifest = infer_manifest(args.dir)
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from None
-    tmp = target.with_name(MANIFEST_NAME + ".tmp")
-    manifest.to_csv(tmp, index=False)
-    os.replace(tmp, target)
+    write_manifest(manifest, args.dir)
     counts = manifest["malignancy"].value_counts().sort_index()
     print(
         f"Layout {manifest.attrs['layout']}: {len(manifest)} pairs (malignancy "
@@ -72,7 +70,8 @@ def _make_pairs(args, stream):
     except (FileNotFoundError, ValueError, ImportError) as exc:
         raise UserError(str(exc)) from None
     skipped = Path(args.out) / "skipped.csv"
-    n_skipped = sum(1 for _ in skipped.open()) - 1
+    with skipped.open() as lines:
+        n_skipped = sum(1 for _ in lines) - 1
     print(
         f"Wrote {len(data.target)} NRRD pairs from {len(set(data.groups))} "
         f"patients to {args.out} in {time.perf_counter() - start:.0f} s; "

@@ -160,7 +160,7 @@ def _demo(args, stream):
 
 def _describe_data(args, data, device, stream):
     """Say how ``reproduce`` read the data and how it will split it."""
-    if data.get("layout", "manifest.csv") != "manifest.csv":
+    if data.layout != "manifest.csv":
         print(f"No manifest.csv in {args.data}: read the folder layout "
               f"{data.layout} (skradnod make-manifest writes it out).", file=stream)
     if data.groups is None:

@@ -65,9 +65,14 @@ def _add_reproduce_parser(sub):
         help="run the experiments on your own NRRD data",
         description="Run the method's experiments on a folder of NRRD pairs "
         "described by manifest.csv (columns id, full, nodule, malignancy and "
-        "optionally patient_id; folds are grouped by patient_id when present).",
+        "optionally patient_id; folds are grouped by patient_id when present) "
+        "or, without one, laid out in one of the folder layouts that "
+        "'skradnod make-manifest' recognises.",
     )
-    reproduce.add_argument("data", metavar="DATA", help="folder holding manifest.csv")
+    reproduce.add_argument(
+        "data", metavar="DATA",
+        help="folder of NRRD pairs: with a manifest.csv, or in a known folder layout",
+    )
     reproduce.add_argument(
         "--rows",
         type=_rows_list,

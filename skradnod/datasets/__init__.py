@@ -8,8 +8,8 @@ real LIDC-IDRI DICOM download into such pairs, through pylidc.
 """
 
 from ._base import get_data_home
+from ._contours import RATINGS
 from ._dicom import lidc_dicom_to_pairs
 from ._lidc import make_lidc_cohort
-from ._readings import RATINGS
 
 __all__ = ["RATINGS", "get_data_home", "lidc_dicom_to_pairs", "make_lidc_cohort"]

@@ -10,15 +10,18 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..io import MANIFEST_NAME, load_nodule_dataset, write_nrrd
+from ..io import load_nodule_dataset
+from ._base import pair_id, pixel_centre, write_manifest, write_pair
+from ._contours import RATINGS, diameter_px
 from ._pylidc import dicom_root, import_pylidc
+from ._readings import _check_level, _nodule_columns, lidc_nodules
+from ._render import SIZE
 
 __all__ = ["lidc_dicom_to_pairs"]
 
 SKIPPED_NAME = "skipped.csv"
 PARAMS_NAME = "pairs.json"
 PARTS = ".parts"
-SIZE = 512
 
 
 def _slice_area_argmax(mask):
@@ -70,34 +73,28 @@ def _hu(image):
 
 
 def _diameter_mm(mask, spacing):
-    from ._readings import _diameter_px
-
     found, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
                                 cv2.CHAIN_APPROX_NONE)
     points = np.vstack([c.reshape(-1, 2) for c in found])
-    return _diameter_px(points) * spacing
+    return diameter_px(points) * spacing
 
 
 def _units(scan, level, nodules):
     """The pairs of one scan: ``(name, [annotations], manifest fields)``."""
-    from ._readings import RATINGS
-
     by_id = {a.id: a for a in scan.annotations}
     if level == "annotation":
         for a in sorted(by_id.values(), key=lambda a: a.id):
             fields = {"annotation_id": a.id, "malignancy": int(a.malignancy),
                       **{r: int(getattr(a, r)) for r in RATINGS}}
-            yield f"{scan.patient_id}-a{a.id:04d}", [a], fields
+            yield pair_id(scan.patient_id, annotation_id=a.id), [a], fields
         return
-    from ._readings import _nodule_columns
-
     for _, row in nodules[nodules["scan_id"] == scan.id].iterrows():
         ids = [int(i) for i in row["annotation_ids"].split(";")]
         fields = {"annotation_id": ids[0], "malignancy": int(row["malignancy"]),
                   **{r: int(row[r]) for r in RATINGS},
                   **{c: row[c] for c in _nodule_columns()
                      if c != "consensus_area_px"}}
-        yield (f"{scan.patient_id}-n{row['nodule_id']:04d}",
+        yield (pair_id(scan.patient_id, nodule_id=row["nodule_id"]),
                [by_id[i] for i in ids], fields)
 
 
@@ -119,20 +116,18 @@ def _convert_scan(scan, out, level, nodules, margin):
             raise ValueError(f"slice at z={z} is {full.shape}, not 512x512")
         spacing = tuple(float(v) for v in image.PixelSpacing)
         top, left, height, width = _crop_box(mask, margin)
-        write_nrrd(out / "full" / f"{name}.nrrd", full, spacing)
-        write_nrrd(out / "nodule" / f"{name}.nrrd",
-                   full[top : top + height, left : left + width], spacing)
+        paths = write_pair(out, name, full,
+                           full[top : top + height, left : left + width], spacing)
         rows_, cols_ = np.nonzero(mask)
+        # The mask's centre.
+        cx, cy = pixel_centre(rows_.mean(), cols_.mean())
         rows.append({
-            "id": name, "full": f"full/{name}.nrrd", "nodule": f"nodule/{name}.nrrd",
-            "malignancy": fields.pop("malignancy"), "patient_id": scan.patient_id,
-            "scan_id": scan.id, **fields,
+            **paths, "malignancy": fields.pop("malignancy"),
+            "patient_id": scan.patient_id, "scan_id": scan.id, **fields,
             "diameter_mm": round(_diameter_mm(mask, spacing[1]), 3),
             "pixel_spacing": spacing[1], "slice_thickness": scan.slice_thickness,
             "z_mm": z,
-            # Centre of the mask, pixel-centre convention of TemplateMatcher.
-            "cx": round((cols_.mean() + 0.5) / SIZE, 6),
-            "cy": round((rows_.mean() + 0.5) / SIZE, 6),
+            "cx": round(cx, 6), "cy": round(cy, 6),
             "crop_top": top, "crop_left": left, "crop_height": height,
             "crop_width": width, "mask_area_px": int(mask.sum()),
             "series_instance_uid": scan.series_instance_uid,
@@ -150,13 +145,14 @@ def _select_scans(pl, root, patients):
     scans = pl.query(pl.Scan).order_by(pl.Scan.id).all()
     if patients is not None:
         patients = [patients] if isinstance(patients, str) else list(patients)
-        unknown = sorted(set(patients) - {s.patient_id for s in scans})
+        wanted = set(patients)
+        unknown = sorted(wanted - {s.patient_id for s in scans})
         if unknown:
             raise ValueError(
                 f"Patient id(s) {unknown[:10]} are not in the LIDC-IDRI database "
                 "(ids look like 'LIDC-IDRI-0001')."
             )
-        scans = [s for s in scans if s.patient_id in set(patients)]
+        scans = [s for s in scans if s.patient_id in wanted]
     present = {p.name for p in root.iterdir() if p.is_dir()}
     todo = [s for s in scans if s.patient_id in present]
     absent = [_skip_row(s, f"no folder {s.patient_id} in {os.fspath(root)}")
@@ -294,8 +290,6 @@ def lidc_dicom_to_pairs(
     ...
     FileNotFoundError: DICOM folder not found: 'no/such/LIDC-IDRI'
     """
-    from ._readings import _check_level, lidc_nodules
-
     _check_level(level, label, min_readers)
     if isinstance(margin, bool) or not isinstance(margin, int) or margin < 0:
         raise ValueError(f"margin must be a non-negative int, got {margin!r}.")
@@ -335,7 +329,5 @@ def lidc_dicom_to_pairs(
             f"No pair was written to {os.fspath(out)!r}: every scan was skipped "
             f"(see {os.fspath(out / SKIPPED_NAME)})."
         )
-    tmp = out / (MANIFEST_NAME + ".tmp")
-    pd.DataFrame(rows).to_csv(tmp, index=False)
-    os.replace(tmp, out / MANIFEST_NAME)
+    write_manifest(pd.DataFrame(rows), out)
     return load_nodule_dataset(out, lazy=lazy)

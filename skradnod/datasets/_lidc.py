@@ -13,15 +13,14 @@ import pandas as pd
 from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
-from ..io import MANIFEST_NAME, load_nodule_dataset, write_nrrd
+from ..io import MANIFEST_NAME, load_nodule_dataset
 from . import _render
-from ._base import get_data_home
+from ._base import get_data_home, pair_id, pixel_centre, write_manifest, write_pair
+from ._contours import RATINGS, diameter_px
 from ._readings import (
     _MAX_SEED,
-    RATINGS,
     _check_level,
     _check_seed,
-    _diameter_px,
     _nodule_columns,
     lidc_nodules,
     read_lidc_readings,
@@ -135,20 +134,19 @@ def _render_reading(reading, background, noise, texture, levels, spacing, seed):
     )
     full = _render.finish(img, noise)
     top, left, height, width = _crop_box(centre_rc, reading["contour"], rng)
+    cx, cy = pixel_centre(*centre_rc)
     return {
         "annotation_id": int(reading["annotation_id"]),
         "full": full,
         "nodule": full[top : top + height, left : left + width].copy(),
         "mask": mask,
-        # Pixel-centre convention of skradnod.localization: pixel
-        # (row, col) spans [col, col + 1) and its centre is col + 0.5.
-        "cx": (centre_rc[1] + 0.5) / _render.SIZE,
-        "cy": (centre_rc[0] + 0.5) / _render.SIZE,
+        "cx": cx,
+        "cy": cy,
         "crop_top": top,
         "crop_left": left,
         "crop_height": height,
         "crop_width": width,
-        "diameter_mm": _diameter_px(reading["contour"]) * spacing,
+        "diameter_mm": diameter_px(reading["contour"]) * spacing,
     }
 
 
@@ -182,21 +180,16 @@ def _build_scan(folder, readings, render_ids, seed):
     per_nodule = "nodule_id" in readings.columns
     for record in render_scan(readings, render_ids, seed):
         reading = by_id.loc[record["annotation_id"]]
-        sample_id = (
-            f"{reading['patient_id']}-n{reading['nodule_id']:04d}" if per_nodule
-            else f"{reading['patient_id']}-a{record['annotation_id']:04d}"
+        sample_id = pair_id(
+            reading["patient_id"], annotation_id=record["annotation_id"],
+            nodule_id=reading["nodule_id"] if per_nodule else None,
         )
-        full_rel, nodule_rel = f"full/{sample_id}.nrrd", f"nodule/{sample_id}.nrrd"
         spacing = float(reading["pixel_spacing"])
         # gzip level 1: level 9 alone would exceed the build's time budget.
-        write_nrrd(folder / full_rel, record["full"], spacing, compression_level=1)
-        write_nrrd(
-            folder / nodule_rel, record["nodule"], spacing, compression_level=1
-        )
+        paths = write_pair(folder, sample_id, record["full"], record["nodule"],
+                           spacing, compression_level=1)
         rows.append({
-            "id": sample_id,
-            "full": full_rel,
-            "nodule": nodule_rel,
+            **paths,
             "malignancy": int(reading["malignancy"]),
             "patient_id": reading["patient_id"],
             "scan_id": int(reading["scan_id"]),
@@ -251,9 +244,7 @@ def _build(folder, readings, selected, seed, n_jobs, variant):
                                                     if c not in ("id", "nodule_id"))]]
     # The manifest is written last (atomically): its presence marks a
     # complete cohort.
-    tmp = folder / (MANIFEST_NAME + ".tmp")
-    manifest.to_csv(tmp, index=False)
-    os.replace(tmp, folder / MANIFEST_NAME)
+    write_manifest(manifest, folder)
     params = _cohort_params(variant, len(chosen), seed)
     (folder / PARAMS_NAME).write_text(json.dumps(params, indent=1))
     return params
@@ -453,11 +444,12 @@ def make_lidc_cohort(
     """
     _check_level(level, label, min_readers)
     seed = _check_seed(random_state)
-    readings = read_lidc_readings()
     variant = {"level": level}
     if level == "nodule":
         variant.update(label=label, min_readers=int(min_readers))
         readings = lidc_nodules(label=label, min_readers=min_readers)
+    else:
+        readings = read_lidc_readings()
     n_samples = _check_n_samples(n_samples, len(readings), level)
     if out_dir is None and seed is None and lazy:
         raise ValueError(

