@@ -256,6 +256,14 @@ class NrrdLoader(
         image only when it is accessed (later image transformers then append their
         per-image step instead of computing), keeping memory to a few images.
 
+    Notes
+    -----
+    Without ``lazy`` the images come out as float32, and no pixel is changed
+    on the way: an image whose values float32 cannot hold exactly (int64 or
+    int32 beyond 2**24, float64 with more precision) and a complex image are
+    refused with an error naming the sample, never rounded or cut to their
+    real part. Cast such images yourself if the rounding is acceptable.
+
     Examples
     --------
     >>> import numpy as np
@@ -306,7 +314,10 @@ class NrrdLoader(
         if self.lazy:
             # Nothing is read until an image is accessed.
             return self.fit(X).transform(X)
-        return super().fit_transform(X, y)
+        # fit learns nothing and would read every file; transform reads each
+        # once and, given X as passed, names its files in errors.
+        self._validate_params()
+        return self.transform(X)
 
     def transform(self, X):
         """Read the images.
@@ -319,7 +330,14 @@ class NrrdLoader(
         -------
         images : ndarray of shape (n, H, W), object ndarray of shape (n,), or
             LazyImageBatch
-            float32 images (3D when sizes agree).
+            float32 images (3D when sizes agree), equal pixel for pixel to the
+            input.
+
+        Raises
+        ------
+        ValueError
+            Naming the sample (and its file), if an image is complex or holds a
+            value float32 cannot represent exactly.
         """
         if self.lazy:
             if isinstance(X, LazyImageBatch):
@@ -329,7 +347,80 @@ class NrrdLoader(
             if isinstance(X, np.ndarray) and X.dtype != object:
                 X = check_image_batch(X)
             return LazyImageBatch(list(X))
-        batch = check_image_batch(X)
+        batch = check_image_batch(X, allow_lazy=True)
+        sources = _batch_sources(X)
         if isinstance(batch, np.ndarray):
-            return batch.astype(np.float32, copy=False)
-        return stack_images(batch)
+            return _exact_float32(batch, "X")
+        # A lazy batch is read here rather than by its materialize(), which
+        # casts to float32 unchecked.
+        images = batch if isinstance(batch, list) else [
+            batch[i] for i in range(len(batch))
+        ]
+        return stack_images([
+            _exact_float32(image, _sample_name(i, sources))
+            for i, image in enumerate(images)
+        ])
+
+
+def _batch_sources(X):
+    """The items of a batch as given (to name files in errors), or None."""
+    if isinstance(X, LazyImageBatch):
+        return X.sources
+    if hasattr(X, "to_numpy"):
+        return list(X.to_numpy().ravel())
+    if isinstance(X, np.ndarray) and X.dtype != object:
+        return None
+    try:
+        return list(X)
+    except TypeError:
+        return None
+
+
+def _sample_name(index, sources):
+    source = sources[index] if sources is not None else None
+    if isinstance(source, (str, os.PathLike)):
+        return f"sample {index} ({os.fspath(source)!r})"
+    return f"sample {index}"
+
+
+def _exact_float32(images, where):
+    """``images`` as float32, refused if that would change a value.
+
+    Parameters
+    ----------
+    images : ndarray
+        One image or a 3D batch.
+    where : str
+        Named in errors ("sample 3 ('a.nrrd')", "X").
+
+    Returns
+    -------
+    images : ndarray of dtype float32
+    """
+    if np.iscomplexobj(images):
+        raise ValueError(
+            f"NrrdLoader: image batch {where} is complex ({images.dtype}); CT "
+            "images are real and the imaginary part is not dropped for you. "
+            "Pass np.real(...) or np.abs(...) of it."
+        )
+    if np.can_cast(images.dtype, np.float32, casting="safe"):
+        return images.astype(np.float32, copy=False)
+    with np.errstate(invalid="ignore", over="ignore"):
+        as_float = images.astype(np.float32)
+        # Back in the original dtype: comparing in a common dtype (float64)
+        # would itself round int64 values beyond 2**53.
+        changed = as_float.astype(images.dtype) != images
+    if changed.any():
+        position = np.unravel_index(int(np.argmax(changed)), images.shape)
+        value = images[position]
+        if images.ndim == 3:
+            where = f"{where} sample {int(position[0])}"
+        at = tuple(int(i) for i in position)
+        raise ValueError(
+            f"NrrdLoader: image batch {where} has {images.dtype} values that "
+            f"float32 would change (e.g. {value.item()!r} at {at} becomes "
+            f"{as_float[position].item()!r}); NrrdLoader never rounds a pixel. "
+            "Cast the images yourself if the rounding is acceptable, or keep "
+            "them out of the loader."
+        )
+    return as_float
