@@ -371,6 +371,8 @@ def _read_payload(header, fh, n_bytes, where):
 
 def _read_data(header, fh, path, where, shape):
     """The pixel array of a parsed header, read with every bound applied."""
+    # pynrrd's own map of NRRD type names (private, but the one read_data
+    # applies below): the itemsize bounds the bytes read before read_data runs.
     type_code = nrrd.reader._TYPEMAP_NRRD2NUMPY.get(header.get("type"))
     if type_code is None or type_code == "V":
         raise ValueError(f"Cannot read NRRD file {where!r}: unknown or non-numeric "
