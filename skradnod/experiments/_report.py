@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from ..evaluation import plot_calibration, plot_confidence, plot_confusion_matrix
+from ..utils._atomic import atomic_write
 from ._presets import TABLES, TASKS
 
 __all__ = ["format_tables"]
@@ -142,7 +143,8 @@ def _write_markdown(path, results, context):
             )
             lines.append(f"- `{r['key']}` ({r['task']}): {links}")
         lines.append("")
-    Path(path).write_text("\n".join(lines))
+    with atomic_write(path) as fh:
+        fh.write("\n".join(lines))
 
 
 def _draw(report, out, stem, title):

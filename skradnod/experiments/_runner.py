@@ -18,6 +18,7 @@ from ..evaluation import METRICS, binary_report, cross_validate_report, to_binar
 from ..evaluation._report import _jsonable
 from ..model_selection import UngroupedSplitWarning
 from ..utils import resolve_device
+from ..utils._atomic import atomic_write
 from ._presets import TASKS, _preset, _preset_name
 from ._registry import EXPERIMENTS, get_experiment, resolve_rows
 from ._report import _draw, _write_markdown
@@ -421,4 +422,5 @@ def _write_json(path, results, reports, context, settings):
             for rec, rep in zip(results.to_dict(orient="records"), reports)
         ],
     }
-    Path(path).write_text(json.dumps(payload, indent=1))
+    with atomic_write(path) as fh:
+        fh.write(json.dumps(payload, indent=1))
