@@ -20,17 +20,75 @@ them. Every ``.nrrd`` file must belong to a pair and every pair must have a
 label: otherwise one error lists all the problems.
 """
 
+import csv
+import io
 import os
 from pathlib import Path
 
 import pandas as pd
+from pandas._libs.parsers import STR_NA_VALUES
 
-__all__ = ["LABELS_NAME", "infer_manifest"]
+_DEFAULT_NA = sorted(STR_NA_VALUES)
+
+__all__ = ["LABELS_NAME", "infer_manifest", "read_table"]
 
 LABELS_NAME = "labels.csv"
 CLASSES = ("1", "2", "3", "4", "5")
 _SUFFIXES = {"full": "_full", "nodule": "_nodule"}
 _SHOWN = 10
+# Columns that identify a sample or a patient: read as written ("0007" stays
+# "0007", "NA" stays "NA"), never converted to numbers or missing values, so ids
+# round-trip and patients "007" and "7" stay two groups.
+ID_COLUMNS = ("id", "name", "patient_id")
+
+
+def read_table(path):
+    """Read a manifest or labels CSV, id columns as strings exactly as written.
+
+    pandas infers each column's type; for the columns of :data:`ID_COLUMNS`
+    that would turn ``0001`` into ``1`` and merge patients ``007`` and ``7``.
+    Only those columns keep their text verbatim (an empty cell is ``""``); the
+    others are parsed as usual. A file that is empty, has a header but no rows,
+    is not UTF-8 text, or has a row with more or fewer cells than its header
+    raises a ``ValueError`` naming the file (and the line).
+    """
+    path = Path(path)
+    name = os.fspath(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{name!r} is not a UTF-8 CSV file ({exc}).") from None
+    # pandas pads short rows with NaN and shifts long ones into an index
+    # without an error: count the cells of every row first.
+    try:
+        rows = [row for row in csv.reader(io.StringIO(text)) if row]
+    except csv.Error as exc:
+        raise ValueError(f"{name!r} is not a CSV table ({exc}).") from None
+    if not rows:
+        raise ValueError(f"{name!r} is empty: a CSV table with a header is needed.")
+    if len(rows) == 1:
+        raise ValueError(f"{name!r} has a header but no rows.")
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != len(rows[0]):
+            raise ValueError(
+                f"{name!r}, row {line} (the header is row 1): {len(row)} cell(s) "
+                f"where the header has "
+                f"{len(rows[0])} ({', '.join(rows[0])})."
+            )
+    ids = [c for c in rows[0] if c in ID_COLUMNS]
+    others = [c for c in rows[0] if c not in ids]
+    try:
+        table = pd.read_csv(
+            io.StringIO(text),
+            index_col=False,
+            dtype=dict.fromkeys(ids, str),
+            keep_default_na=False,
+            # Other columns keep pandas' missing-value rules.
+            na_values=dict.fromkeys(others, _DEFAULT_NA),
+        )
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise ValueError(f"Cannot read {name!r} as a CSV table: {exc}") from None
+    return table
 
 
 def _nrrd_files(folder):
@@ -126,7 +184,7 @@ def _detect(root, problems):
 
 
 def _read_labels(path, problems):
-    labels = pd.read_csv(path, dtype={"name": str})
+    labels = read_table(path)
     missing = [c for c in ("name", "malignancy") if c not in labels.columns]
     if missing:
         raise ValueError(

@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
-from ._layouts import LABELS_NAME, infer_manifest
+from ._layouts import LABELS_NAME, infer_manifest, read_table
 from ._nrrd import read_nrrd, write_nrrd
 from .utils import LazyImageBatch, check_image_batch, stack_images
 from .utils._batch import ImageStepMixin, load_image
@@ -44,7 +44,7 @@ def _read_manifest(path):
             "(and optionally patient_id)."
         )
     else:
-        manifest = pd.read_csv(manifest_path)
+        manifest = read_table(manifest_path)
     missing = [c for c in REQUIRED_COLUMNS if c not in manifest.columns]
     if missing:
         raise ValueError(

@@ -193,3 +193,62 @@ def test_own_data_page_example_runs(capsys):
     exec(compile(code, "own_data.rst", "exec"), {})
     expected = re.search(r"# (class-folders .*)", code).group(1)
     assert capsys.readouterr().out.strip() == expected
+
+
+# Ids and patients as written: pandas would read "0001" as 1 and merge the
+# patients "007" and "7" into one group.
+ZERO_PADDED = {"0001": (1, "007"), "0002": (3, "7"), "10": (5, "007"), "NA": (2, "07")}
+
+
+def test_ids_and_patients_are_read_exactly_as_written(tmp_path):
+    _write(tmp_path, "suffixes+labels.csv", pairs=ZERO_PADDED)
+    data = load_nodule_dataset(tmp_path)
+    assert sorted(data.ids) == sorted(ZERO_PADDED)
+    by_id = dict(zip(data.ids, data.groups))
+    assert by_id == {n: pat for n, (_, pat) in ZERO_PADDED.items()}
+    # Three patients, not two: "007" and "7" are different people.
+    assert len(set(data.groups)) == 3
+
+
+def test_make_manifest_output_round_trips_through_reproduce(tmp_path, capsys):
+    import json
+
+    _write(tmp_path, "suffixes+labels.csv", pairs=ZERO_PADDED)
+    assert main(["make-manifest", str(tmp_path)]) == 0
+    data = load_nodule_dataset(tmp_path)
+    assert data.layout == "manifest.csv"
+    assert sorted(data.ids) == sorted(ZERO_PADDED)
+    out = tmp_path / "res"
+    assert main(["reproduce", str(tmp_path), "--rows", "majority", "--task",
+                 "binary", "--preset", "quick", "--cv", "2", "--out", str(out),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert rows[0]["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "is empty"),
+        (b"id,full,nodule,malignancy\n", "header but no rows"),
+        ("id,full,nodule,malignancy\na,f,n,1\n".encode("utf-16"), "not a UTF-8"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xd8", "not a UTF-8"),
+        (b"id,full,nodule,malignancy\na,f,n,1\nb,f,n,2,extra\n",
+         r"row 3 \(the header is row 1\): 5 cell"),
+        (b"id,full,nodule,malignancy\na,f,n\n", r"row 2 \(the header is row 1\): 3"),
+    ],
+    ids=["empty", "header-only", "utf-16", "binary", "long-row", "short-row"],
+)
+def test_bad_manifests_name_the_file(tmp_path, content, message):
+    (tmp_path / "manifest.csv").write_bytes(content)
+    with pytest.raises(ValueError, match=message) as info:
+        load_nodule_dataset(tmp_path)
+    assert "manifest.csv" in str(info.value)
+
+
+def test_bad_labels_csv_names_the_file(tmp_path):
+    _write(tmp_path, "suffixes+labels.csv")
+    (tmp_path / "labels.csv").write_bytes(b"name,malignancy\np01,1,2\n")
+    with pytest.raises(ValueError, match=r"labels\.csv', row 2"):
+        load_nodule_dataset(tmp_path)
