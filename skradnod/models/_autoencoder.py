@@ -21,6 +21,7 @@ from ..nn import ConvAutoencoder
 from ..utils import resolve_device
 from ._contract import check_net_images
 from ._data import BatchCollate, NetDataset, make_loader
+from ._interrupt import InterruptMixin
 from ._recipe import schedule_callbacks
 from ._runtime import torch_seeded
 from ._speed import SPEED_PARAMETER_CONSTRAINTS, SpeedMixin
@@ -29,7 +30,7 @@ from ._state import TrainingStateMixin
 __all__ = ["AutoencoderEmbedding"]
 
 
-class _ReconstructionNet(TrainingStateMixin, SpeedMixin, NeuralNet):
+class _ReconstructionNet(InterruptMixin, TrainingStateMixin, SpeedMixin, NeuralNet):
     """skorch net whose target is its own (possibly augmented) input batch."""
 
     def __init__(self, *args, precision="32", **kwargs):

@@ -32,6 +32,7 @@ from ..model_selection import ValidationSplit
 from ..utils import resolve_device
 from ._contract import check_net_images
 from ._data import BatchCollate, NetDataset, make_loader
+from ._interrupt import InterruptMixin
 from ._labels import LabelMixin
 from ._recipe import recipe_callbacks
 from ._runtime import RuntimeMixin
@@ -42,7 +43,12 @@ __all__ = ["BaseNetClassifier"]
 
 
 class BaseNetClassifier(
-    RuntimeMixin, LabelMixin, TrainingStateMixin, SpeedMixin, NeuralNetClassifier
+    RuntimeMixin,
+    LabelMixin,
+    InterruptMixin,
+    TrainingStateMixin,
+    SpeedMixin,
+    NeuralNetClassifier,
 ):
     """skorch classifier with skradnod's training recipe (method step 10).
 
