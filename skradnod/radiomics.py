@@ -9,7 +9,7 @@ callable or explicit masks can replace it.
 The per-image work is a module-level function of plain data (image, mask,
 spacing, settings), so it runs unchanged in joblib worker processes, on a
 dask.distributed cluster (``joblib.parallel_config(backend="dask")``) and under a
-joblib ``Memory`` cache keyed by exactly those inputs.
+feature cache keyed by exactly those inputs (``.npz`` files, never unpickled).
 """
 
 import json
@@ -22,9 +22,10 @@ from joblib import Parallel, delayed
 from scipy import ndimage
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, check_memory
+from sklearn.utils.validation import check_is_fitted
 
 from ._nrrd import read_nrrd
+from ._radiomics_cache import FeatureCache
 from ._radiomics_worker import (
     _build_extractor,
     _extract_packed,
@@ -174,10 +175,12 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
         Images extracted in parallel with :class:`joblib.Parallel` (so any joblib
         backend, including dask, applies). None means 1 unless in a
         :func:`joblib.parallel_config` context.
-    memory : str, joblib.Memory or None, default=None
-        Cache of per-image features keyed by image content, mask, spacing and
-        settings: refitting inside cross-validation or a grid search reads them
-        back instead of recomputing.
+    memory : str, os.PathLike, joblib.Memory or None, default=None
+        Folder (or a ``Memory``'s location) of a cache of per-image features
+        keyed by image content, mask, spacing and settings: refitting inside
+        cross-validation or a grid search reads them back instead of
+        recomputing. Entries are ``.npz`` files read without unpickling, so a
+        file planted in the folder cannot run code.
     verbose : bool, default=False
         Show a tqdm progress bar.
 
@@ -226,7 +229,7 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
         "settings": [None, dict],
         "spacing": [None, tuple, list],
         "n_jobs": [None, Integral],
-        "memory": [None, str, HasMethods(["cache"])],
+        "memory": [None, str, os.PathLike, HasMethods(["cache"])],
         "verbose": ["verbose"],
     }
 
@@ -344,17 +347,19 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
         func = _extract_packed
         results = [None] * len(images)
         todo = list(range(len(images)))
-        if self.memory is not None:
-            func = check_memory(self.memory).cache(_extract_packed)
+        cache = keys = None
+        if getattr(self.memory, "location", self.memory) is not None:
+            cache = FeatureCache(self.memory)
+            keys = [
+                cache.key(image, mask, spacing, params_json)
+                for image, mask, spacing in zip(images, masks, spacings)
+            ]
             # Read cache hits here rather than in workers: a hit costs a hash and
             # a small file read, far less than shipping the image to a worker.
             todo = []
-            for i, (image, mask, spacing) in enumerate(zip(images, masks, spacings)):
-                if func.check_call_in_cache(image, mask, spacing, params_json):
-                    results[i] = func(image, mask, spacing, params_json)
-                    if stop_at_first and results[i][0] is not None:
-                        return [_unpack(r) for r in results[: i + 1]]
-                else:
+            for i, key in enumerate(keys):
+                results[i] = cache.get(key)
+                if results[i] is None:
                     todo.append(i)
         if stop_at_first:
             # fit only needs the feature names: the first image that works.
@@ -362,6 +367,8 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
             for i in range(len(images)):
                 if results[i] is None:
                     results[i] = func(images[i], masks[i], spacings[i], params_json)
+                    if cache is not None:
+                        cache.put(keys[i], results[i])
                 done.append(results[i])
                 if results[i][0] is not None:
                     break
@@ -380,6 +387,8 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
         # Exhaust the generator (joblib warns about a half-read one).
         for i, result in zip(todo, list(computed)):
             results[i] = result
+            if cache is not None:
+                cache.put(keys[i], result)
         return [_unpack(r) for r in results]
 
     def _warn_failures(self, results, names):

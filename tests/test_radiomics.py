@@ -226,8 +226,8 @@ def test_memory_cache_avoids_recomputation(tmp_path, monkeypatch):
     memory = Memory(str(tmp_path), verbose=0)
     ext = RadiomicsExtractor(memory=memory, **FAST)
     first = ext.fit_transform(crops)
-    cache_dirs = list(tmp_path.rglob("output.pkl"))
-    assert len(cache_dirs) == 3
+    assert len(list(tmp_path.rglob("*.npz"))) == 3
+    assert not list(tmp_path.rglob("*.pkl"))
 
     def fail(*args, **kwargs):
         raise AssertionError("pyradiomics called despite a warm cache")
@@ -242,6 +242,42 @@ def test_memory_cache_avoids_recomputation(tmp_path, monkeypatch):
         pytest.raises(ValueError),
     ):
         RadiomicsExtractor(memory=memory, settings={"binWidth": 5}, **FAST).fit(crops)
+
+
+class _Planted:
+    """Unpickling this writes a marker file: the cache must never do it."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.marker), "ran"))
+
+
+def test_cache_never_unpickles_planted_files(tmp_path, monkeypatch):
+    crops = _crops(3, size=24)
+    ext = RadiomicsExtractor(memory=tmp_path, **FAST)
+    first = ext.fit_transform(crops)
+    marker = tmp_path.parent / f"{tmp_path.name}-marker"
+    payload = pickle.dumps(_Planted(str(marker)))
+    entries = sorted(tmp_path.rglob("*.npz"))
+    # One entry becomes a pickle, one an .npz holding a pickled object array,
+    # and joblib's file name is planted beside them.
+    entries[0].write_bytes(payload)
+    with entries[1].open("wb") as fh:
+        np.savez(fh, names=np.array([_Planted(str(marker))], dtype=object),
+                 values=np.zeros(1))
+    (entries[2].parent / "output.pkl").write_bytes(payload)
+    with pytest.warns(UserWarning, match="unreadable cache entry"):
+        again = RadiomicsExtractor(memory=tmp_path, **FAST).fit(crops).transform(crops)
+    assert not marker.exists()
+    np.testing.assert_array_equal(again, first)
+    # The bad entries were computed again and overwritten with good ones.
+    calls = []
+    monkeypatch.setattr(RadiomicsFeatureExtractor, "execute",
+                        lambda *a, **k: calls.append(1))
+    RadiomicsExtractor(memory=str(tmp_path), **FAST).fit(crops).transform(crops)
+    assert not calls and not marker.exists()
 
 
 def test_pickle_set_output_and_progress_bar(capsys):
