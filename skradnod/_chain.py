@@ -21,18 +21,22 @@ class ImageChain(
     <Pipeline>, net)`` fails. A chain holds only per-image transformers (none
     drops rows) and is accepted anywhere a transformer is. Steps are named,
     so their parameters are reachable as ``<step>__<param>`` in
-    ``get_params``, ``set_params`` and grid searches, as in a ``Pipeline``.
+    ``get_params``, ``set_params`` and grid searches, as in a ``Pipeline``;
+    as there, a step set to ``"passthrough"`` or None is skipped, so a grid
+    search can turn a step off (``imagechain__clahe="passthrough"`` inside
+    ``make_pipeline(make_ct_preprocessor(), net)``).
 
     Parameters
     ----------
-    steps : list of (str, transformer)
+    steps : list of (str, transformer, "passthrough" or None)
         Image transformers (those whose tags say they take 3D image batches),
         such as :class:`~skradnod.preprocessing.Resize`,
         :class:`~skradnod.preprocessing.HUWindow`,
         :class:`~skradnod.preprocessing.CLAHE`,
         :class:`~skradnod.preprocessing.BilateralFilter`,
         :class:`~skradnod.preprocessing.CenterCrop` or
-        :class:`skradnod.io.NrrdLoader`, in order.
+        :class:`skradnod.io.NrrdLoader`, in order. A step that is
+        ``"passthrough"`` or None is skipped.
 
     Attributes
     ----------
@@ -50,6 +54,8 @@ class ImageChain(
     >>> chain = ImageChain([("resize", Resize((4, 4))), ("huwindow", HUWindow())])
     >>> chain.set_params(huwindow__max_hu=0).fit_transform([np.zeros((8, 8))]).max()
     np.float32(1.0)
+    >>> chain.set_params(huwindow="passthrough").fit_transform([np.zeros((8, 8))]).max()
+    np.float32(0.0)
     """
 
     _parameter_constraints = {"steps": [list]}
@@ -99,9 +105,22 @@ class ImageChain(
             return self.named_steps[index]
         return self.steps[index][1]
 
+    def _active_steps(self):
+        """The steps that run: all but those set to ``"passthrough"`` / None."""
+        return [
+            (name, step) for name, step in self.steps
+            if step is not None and not isinstance(step, str)
+        ]
+
     def _check_steps(self):
         self._validate_names([name for name, _ in self.steps])
         for name, step in self.steps:
+            if isinstance(step, str) and step != "passthrough":
+                raise TypeError(
+                    f"ImageChain step {name!r} is the string {step!r}; a step is "
+                    "an image transformer, 'passthrough' or None."
+                )
+        for name, step in self._active_steps():
             # An image step by its tags: it takes image batches, and it is a
             # transformer, not a sampler (a chain never drops rows).
             if (
@@ -135,7 +154,7 @@ class ImageChain(
         """
         self._check_steps()
         X = check_image_batch(X, allow_lazy=True)
-        for _, step in self.steps:
+        for _, step in self._active_steps():
             step.fit(X)
         return self
 
@@ -160,10 +179,11 @@ class ImageChain(
             float32 images; a lazy batch gets the steps appended instead.
         """
         self._check_steps()
-        if not self.steps:  # as fit then transform: X checked, returned as is
+        steps = self._active_steps()
+        if not steps:  # as fit then transform: X checked, returned as is
             check_image_batch(X, allow_lazy=True)
             return X
-        for _, step in self.steps:
+        for _, step in steps:
             X = step.fit_transform(X)
         return X
 
@@ -182,7 +202,7 @@ class ImageChain(
             float32 images; a lazy batch gets the steps appended instead.
         """
         self._check_steps()
-        for _, step in self.steps:
+        for _, step in self._active_steps():
             X = step.transform(X)
         return X
 
@@ -198,6 +218,6 @@ class ImageChain(
         -------
         self : ImageChain
         """
-        for _, step in self.steps:
+        for _, step in self._active_steps():
             step.set_output(transform=transform)
         return self

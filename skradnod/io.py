@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from ._layouts import LABELS_NAME, infer_manifest, read_table
 from ._nrrd import read_nrrd, write_nrrd
 from .utils import LazyImageBatch, check_image_batch, stack_images
-from .utils._batch import ImageStepMixin, load_image
+from .utils._batch import ImageStepMixin, frame_ids, load_image
 
 __all__ = [
     "NrrdLoader",
@@ -342,11 +342,12 @@ class NrrdLoader(
         if self.lazy:
             if isinstance(X, LazyImageBatch):
                 return X
+            ids = frame_ids(X)  # a frame column's index: the manifest ids
             if hasattr(X, "to_numpy"):
                 X = X.to_numpy()
             if isinstance(X, np.ndarray) and X.dtype != object:
                 X = check_image_batch(X)
-            return LazyImageBatch(list(X))
+            return LazyImageBatch(list(X), ids=ids)
         batch = check_image_batch(X, allow_lazy=True)
         sources = _batch_sources(X)
         if isinstance(batch, np.ndarray):

@@ -8,11 +8,18 @@ metadata on unchanged, so the patient ids a later step receives no longer match
 its rows. :class:`Pipeline` keeps them aligned: a step after a sampler gets
 ``groups`` (and ``sample_weight``) of the rows the samplers kept. Everything
 else is imbalanced-learn's.
+
+:func:`make_pipeline` also splices a nested pipeline given as an intermediate
+step: its steps become steps of the outer pipeline, so a selection chain that
+holds a sampler (:func:`~skradnod.feature_selection.make_radiomics_selector`)
+composes mid-chain, which imbalanced-learn refuses ("All intermediate steps of
+the chain should not be Pipelines").
 """
+
+from collections import defaultdict
 
 import numpy as np
 from imblearn.pipeline import Pipeline as _ImblearnPipeline
-from imblearn.pipeline import make_pipeline as _imblearn_make_pipeline
 from sklearn.pipeline import Pipeline as SklearnPipeline
 from sklearn.utils import Bunch, _safe_indexing
 
@@ -124,13 +131,84 @@ class Pipeline(_ImblearnPipeline):
         )
 
 
+    def _validate_steps(self):
+        # imbalanced-learn refuses a nested pipeline as an intermediate step
+        # (its samplers would drop rows the outer pipeline does not see
+        # dropped); say how to compose it instead.
+        for name, step in self.steps[:-1]:
+            if isinstance(step, SklearnPipeline):
+                raise TypeError(
+                    f"Pipeline step {name!r} is itself a Pipeline, which "
+                    "cannot be an intermediate step (its samplers would drop "
+                    "rows the outer pipeline does not see). Build the pipeline "
+                    "with skradnod.pipeline.make_pipeline, which splices a "
+                    "nested pipeline's steps in under their own names, or pass "
+                    f"its steps in place: Pipeline([..., *{name}.steps, ...])."
+                )
+        return super()._validate_steps()
+
+
+def _unique_names(names):
+    """Suffix ``-1``, ``-2``, ... to every repeated name, in order.
+
+    The rule of :func:`sklearn.pipeline.make_pipeline` for repeated class
+    names, applied here to names that spliced steps bring with them (sklearn's
+    helper derives names from classes only, so it cannot be reused).
+    """
+    count = defaultdict(int)
+    for name in names:
+        count[name] += 1
+    seen = defaultdict(int)
+    out = []
+    for name in names:
+        if count[name] > 1:
+            seen[name] += 1
+            name = f"{name}-{seen[name]}"
+        out.append(name)
+    return out
+
+
+def _spliced(pipeline, position):
+    """The ``(name, step)`` pairs a nested pipeline brings, its own nested ones too."""
+    given = {
+        "memory": pipeline.memory,
+        "transform_input": getattr(pipeline, "transform_input", None),
+        "verbose": pipeline.verbose,
+    }
+    kept = [f"{key}={value!r}" for key, value in given.items() if value]
+    if kept:
+        raise ValueError(
+            f"Step {position} of make_pipeline is a Pipeline with "
+            f"{', '.join(kept)}; its steps are spliced into the outer pipeline, "
+            "where that setting would be lost. Set it on the outer pipeline "
+            "(make_pipeline(..., memory=...)) instead."
+        )
+    pairs = []
+    for name, step in pipeline.steps:
+        if isinstance(step, SklearnPipeline):
+            pairs.extend(_spliced(step, f"{position} ({name!r})"))
+        else:
+            pairs.append((name, step))
+    return pairs
+
+
 def make_pipeline(*steps, memory=None, transform_input=None, verbose=False):
     """Construct a :class:`Pipeline` from the given estimators (names generated).
+
+    A step is named after its class in lower case, as by
+    :func:`imblearn.pipeline.make_pipeline`. A pipeline given as an
+    intermediate step (any but the last) is spliced in: its steps become
+    steps of the result under their own names (recursively), so its
+    samplers drop rows the whole pipeline sees dropped. A name that then
+    occurs more than once gets ``-1``, ``-2``, ... in order, as repeated
+    class names do. A pipeline given as the last step stays one step (named
+    ``"pipeline"``), as imbalanced-learn builds it, so every pipeline that
+    imbalanced-learn's ``make_pipeline`` accepts gets the same names here.
 
     Parameters
     ----------
     *steps : list of estimators
-        Transformers, samplers and a final estimator.
+        Transformers, samplers, pipelines and a final estimator.
     memory : str, joblib.Memory or None, default=None
         Caching of the fitted transformers.
     transform_input : list of str or None, default=None
@@ -141,13 +219,40 @@ def make_pipeline(*steps, memory=None, transform_input=None, verbose=False):
     Returns
     -------
     pipeline : Pipeline
+
+    Raises
+    ------
+    ValueError
+        If a pipeline to splice sets ``memory``, ``transform_input`` or
+        ``verbose`` (lost once its steps are spliced).
+
+    Examples
+    --------
+    >>> from sklearn.preprocessing import MinMaxScaler, StandardScaler
+    >>> from sklearn.svm import SVC
+    >>> from skradnod.pipeline import make_pipeline
+    >>> inner = make_pipeline(StandardScaler(), MinMaxScaler())
+    >>> pipe = make_pipeline(StandardScaler(), inner, SVC())
+    >>> [name for name, _ in pipe.steps]
+    ['standardscaler-1', 'standardscaler-2', 'minmaxscaler', 'svc']
+    >>> pipe.set_params(minmaxscaler__clip=True)[2] is inner[1]
+    True
     """
-    template = _imblearn_make_pipeline(
-        *steps, memory=memory, transform_input=transform_input, verbose=verbose
-    )
+    pairs = []
+    for position, step in enumerate(steps):
+        if isinstance(step, SklearnPipeline) and position < len(steps) - 1:
+            pairs.extend(_spliced(step, position))
+        else:
+            pairs.append((_class_name(step), step))
+    names = _unique_names([name for name, _ in pairs])
     return Pipeline(
-        template.steps,
+        list(zip(names, [step for _, step in pairs])),
         memory=memory,
         transform_input=transform_input,
         verbose=verbose,
     )
+
+
+def _class_name(step):
+    # make_pipeline's naming: a string step ("passthrough") is its own name.
+    return step if isinstance(step, str) else type(step).__name__.lower()

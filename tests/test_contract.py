@@ -68,7 +68,10 @@ def test_lazy_batches_check_the_size(tmp_path):
         paths.append(str(tmp_path / f"{i}.nrrd"))
     y = np.tile([0, 1], 4)
     net = NoduleCNNClassifier(**FAST).fit(LazyImageBatch(paths[:8]), y)
-    assert net.input_shape_ == (16, 16) and net.input_range_ is None
+    # A lazy fit learns the range as an array fit does (issue 21, item 6).
+    assert net.input_shape_ == (16, 16)
+    low, high = net.input_range_
+    assert 0 <= low < 0.1 and 0.9 < high <= 1
     with pytest.raises(ValueError, match=r"\(16, 16\).*\(24, 24\)"):
         net.predict(LazyImageBatch(paths[8:]))
 

@@ -145,9 +145,9 @@ class BaseNetClassifier(
         Size ``(H, W)`` of the training images (image nets); ``predict``
         rejects other sizes, naming the sample.
     input_range_ : tuple of float or None
-        ``(min, max)`` of the training images' values (None after a lazy
-        fit); ``predict`` rejects a sample more than one range width outside
-        it (raw HU after fitting on [0, 1]), see
+        ``(min, max)`` of the training images' values (a lazy batch is read
+        once to learn it); ``predict`` rejects a sample more than one range
+        width outside it (raw HU after fitting on [0, 1]), see
         :mod:`skradnod.models._contract`.
 
     Notes

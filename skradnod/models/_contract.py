@@ -20,11 +20,72 @@ import numpy as np
 
 from ..utils import LazyImageBatch, check_image_batch
 
-__all__ = ["check_contract", "check_net_images", "record_contract"]
+__all__ = [
+    "ImageContract", "check_contract", "check_net_images", "record_contract"
+]
 
 
-def _first_image(X):
-    return np.asarray(X[0], dtype=np.float32)
+def _shape_error(name, shape, where, sample_shape):
+    return ValueError(
+        f"{name} was fitted on images of shape {tuple(shape)}, but {where} of X "
+        f"has shape {tuple(sample_shape)}. Preprocess new images as the "
+        "training images were (e.g. the same Resize or "
+        "make_ct_preprocessor(size=...) in front of the net)."
+    )
+
+
+def _range_error(name, fitted_range, where, values, n_bad=None):
+    low, high = allowed_range(fitted_range)
+    count = "" if n_bad is None else f"{n_bad} sample(s) lie outside "
+    return ValueError(
+        f"{name} was fitted on values in [{fitted_range[0]:.4g}, "
+        f"{fitted_range[1]:.4g}], but {where} of X has values in "
+        f"[{values[0]:.4g}, {values[1]:.4g}] ({count or 'outside '}"
+        f"the accepted [{low:.4g}, {high:.4g}]). Preprocess new images as "
+        "the training images were (e.g. the HU window of "
+        "make_ct_preprocessor): raw Hounsfield units are not [0, 1] values."
+    )
+
+
+class ImageContract:
+    """The contract checked on each item of a lazy batch as it is read.
+
+    Appended to a :class:`~skradnod.utils.LazyImageBatch` at prediction
+    (:meth:`~skradnod.utils.LazyImageBatch.with_check`), so every image the
+    data loader reads, in the main process or a worker, meets the size and
+    value range an array batch is held to, and an error names the item's row
+    id (or position) and file.
+
+    Parameters
+    ----------
+    name : str
+        The model's class name, for errors.
+    shape : tuple of int
+        The fitted ``input_shape_``.
+    fitted_range : tuple of float or None
+        The fitted ``input_range_`` (None: the range is not checked).
+    """
+
+    def __init__(self, name, shape, fitted_range):
+        self.name = name
+        self.shape = tuple(shape)
+        self.fitted_range = fitted_range
+
+    def __call__(self, image, where):
+        image = np.asarray(image, dtype=np.float32)
+        if image.shape != self.shape:
+            raise _shape_error(self.name, self.shape, where, image.shape)
+        if self.fitted_range is None:
+            return
+        low, high = allowed_range(self.fitted_range)
+        values = (float(image.min()), float(image.max()))
+        if values[0] < low or values[1] > high:
+            raise _range_error(self.name, self.fitted_range, where, values)
+
+    def __eq__(self, other):
+        return isinstance(other, ImageContract) and vars(self) == vars(other)
+
+    __hash__ = None
 
 
 def record_contract(estimator, X):
@@ -35,13 +96,32 @@ def record_contract(estimator, X):
     estimator : object
         The model being fitted.
     X : ndarray of shape (n, H, W) or LazyImageBatch
-        The training images as the net sees them. For a lazy batch only the
-        first image is read (to learn the size); ``input_range_`` is then
-        None, as reading every image to learn it would defeat lazy loading.
+        The training images as the net sees them. A lazy batch is read once,
+        one image at a time (memory stays at one image), so that its size
+        and range are learned, and its sizes checked, as an array's are.
+
+    Raises
+    ------
+    ValueError
+        If the images of a lazy batch differ in size, naming the first that
+        differs by its row id (or position) and file.
     """
     if isinstance(X, LazyImageBatch):
-        estimator.input_shape_ = _first_image(X).shape
-        estimator.input_range_ = None
+        shape, low, high = None, np.inf, -np.inf
+        for i in range(len(X)):
+            image = np.asarray(X[i], dtype=np.float32)
+            if shape is None:
+                shape = image.shape
+            elif image.shape != shape:
+                raise ValueError(
+                    f"Images of X must share one size to form a batch: "
+                    f"{X.describe(i)} has shape {image.shape}, {X.describe(0)} "
+                    f"has {shape}. Resize them first (skradnod.preprocessing."
+                    "Resize)."
+                )
+            low, high = min(low, float(image.min())), max(high, float(image.max()))
+        estimator.input_shape_ = shape
+        estimator.input_range_ = (low, high)
         return
     estimator.input_shape_ = tuple(X.shape[1:])
     estimator.input_range_ = (float(X.min()), float(X.max()))
@@ -62,7 +142,7 @@ def allowed_range(fitted_range):
 
 
 def check_contract(estimator, X):
-    """Raise ValueError if ``X`` breaks the contract ``estimator`` was fitted on.
+    """Check ``X`` against the contract ``estimator`` was fitted on.
 
     Parameters
     ----------
@@ -70,42 +150,43 @@ def check_contract(estimator, X):
         A fitted model with ``input_shape_`` and ``input_range_`` (models
         fitted before these existed are not checked).
     X : ndarray of shape (n, H, W) or LazyImageBatch
-        The images to predict on. Of a lazy batch only the first image is
-        checked.
+        The images to predict on.
+
+    Returns
+    -------
+    X : ndarray of shape (n, H, W) or LazyImageBatch
+        The array unchanged; a lazy batch with an :class:`ImageContract`
+        check appended, so each image is checked when the loader reads it
+        (its first image is checked at once, for an early error).
+
+    Raises
+    ------
+    ValueError
+        Naming the first sample of another size or outside the range.
     """
     shape = getattr(estimator, "input_shape_", None)
     if shape is None:
-        return
+        return X
     name = type(estimator).__name__
-    if isinstance(X, LazyImageBatch):
-        images, first = None, _first_image(X)
-        sample_shape = first.shape
-    else:
-        images, sample_shape = X, tuple(X.shape[1:])
-    if tuple(sample_shape) != tuple(shape):
-        raise ValueError(
-            f"{name} was fitted on images of shape {tuple(shape)}, but sample 0 "
-            f"of X has shape {tuple(sample_shape)}. Preprocess new images as the "
-            "training images were (e.g. the same Resize or "
-            "make_ct_preprocessor(size=...) in front of the net)."
-        )
     fitted_range = getattr(estimator, "input_range_", None)
-    if fitted_range is None or images is None:
-        return
+    if isinstance(X, LazyImageBatch):
+        X = X.with_check(ImageContract(name, shape, fitted_range))
+        X[0]  # noqa: B018 -- read (and check) the first image now: an early error
+        return X
+    if tuple(X.shape[1:]) != tuple(shape):
+        raise _shape_error(name, shape, "sample 0", X.shape[1:])
+    if fitted_range is None:
+        return X
     low, high = allowed_range(fitted_range)
-    flat = images.reshape(len(images), -1)
+    flat = X.reshape(len(X), -1)
     mins, maxs = flat.min(axis=1), flat.max(axis=1)
     bad = np.flatnonzero((mins < low) | (maxs > high))
     if bad.size:
         i = int(bad[0])
-        raise ValueError(
-            f"{name} was fitted on values in [{fitted_range[0]:.4g}, "
-            f"{fitted_range[1]:.4g}], but sample {i} of X has values in "
-            f"[{mins[i]:.4g}, {maxs[i]:.4g}] ({bad.size} sample(s) lie outside "
-            f"the accepted [{low:.4g}, {high:.4g}]). Preprocess new images as "
-            "the training images were (e.g. the HU window of "
-            "make_ct_preprocessor): raw Hounsfield units are not [0, 1] values."
+        raise _range_error(
+            name, fitted_range, f"sample {i}", (mins[i], maxs[i]), n_bad=bad.size
         )
+    return X
 
 
 def check_net_images(estimator, X, *, reset):
@@ -153,5 +234,5 @@ def check_net_images(estimator, X, *, reset):
     if reset:
         record_contract(estimator, batch)
     else:
-        check_contract(estimator, batch)
+        batch = check_contract(estimator, batch)
     return batch

@@ -25,6 +25,8 @@ __all__ = [
     "LazyImageBatch",
     "check_image",
     "check_image_batch",
+    "describe_sample",
+    "frame_ids",
     "is_path",
     "stack_images",
 ]
@@ -35,7 +37,7 @@ def is_path(obj):
     return isinstance(obj, (str, os.PathLike))
 
 
-def load_image(source, index, *, allow_nan=False):
+def load_image(source, index, *, allow_nan=False, row_id=None):
     """One image of a batch: read if ``source`` is an NRRD path, then checked.
 
     Parameters
@@ -46,6 +48,9 @@ def load_image(source, index, *, allow_nan=False):
         Its position in the batch, named in errors.
     allow_nan : bool, default=False
         Accept NaN and infinite pixels.
+    row_id : object, default=None
+        The sample's id (a manifest row's), named in errors instead of the
+        position when given.
 
     Returns
     -------
@@ -54,17 +59,43 @@ def load_image(source, index, *, allow_nan=False):
     """
     if is_path(source):
         image, _ = read_nrrd(source)
-        return check_image(image, index, source, allow_nan=allow_nan)
-    return check_image(source, index, allow_nan=allow_nan)
+        return check_image(
+            image, index, source, allow_nan=allow_nan, row_id=row_id
+        )
+    return check_image(source, index, allow_nan=allow_nan, row_id=row_id)
 
 
-def _describe(sample, index):
-    if is_path(sample):
-        return f"sample {index} ({os.fspath(sample)!r})"
-    return f"sample {index}"
+def describe_sample(index, source=None, row_id=None):
+    """How errors name one sample: its row id (else position), and its file.
+
+    Parameters
+    ----------
+    index : int
+        Position in the batch.
+    source : object, default=None
+        Where the sample came from; a path is named.
+    row_id : object, default=None
+        The sample's id, named instead of ``index`` when given.
+
+    Returns
+    -------
+    where : str
+
+    Examples
+    --------
+    >>> from skradnod.utils._batch import describe_sample
+    >>> describe_sample(3, "a.nrrd", row_id="p07-n1")
+    "row id='p07-n1' ('a.nrrd')"
+    >>> describe_sample(3)
+    'sample 3'
+    """
+    where = f"sample {index}" if row_id is None else f"row id={row_id!r}"
+    if is_path(source):
+        where += f" ({os.fspath(source)!r})"
+    return where
 
 
-def check_image(image, index, source=None, *, allow_nan=False):
+def check_image(image, index, source=None, *, allow_nan=False, row_id=None):
     """Validate one image of a batch: a finite, numeric 2D array.
 
     Parameters
@@ -75,9 +106,12 @@ def check_image(image, index, source=None, *, allow_nan=False):
     index : int
         Its position in the batch, named in errors.
     source : str, path-like or None, default=None
-        Where it came from (a file), named in errors instead of the index.
+        Where it came from (a file), named in errors beside the index.
     allow_nan : bool, default=False
         Accept NaN and infinite pixels.
+    row_id : object, default=None
+        The sample's id (a manifest row's), named in errors instead of the
+        index when given.
 
     Returns
     -------
@@ -88,7 +122,8 @@ def check_image(image, index, source=None, *, allow_nan=False):
     ------
     ValueError
         Naming the sample (or file) when the image is not 2D, is empty, is not
-        numeric, or holds NaN/inf.
+        real-valued numeric (complex pixels are refused: casting to float
+        would drop the imaginary part), or holds NaN/inf.
 
     Examples
     --------
@@ -101,7 +136,9 @@ def check_image(image, index, source=None, *, allow_nan=False):
     ...
     ValueError: Image batch sample 3 contains NaN or infinite pixels; ...
     """
-    where = _describe(source if source is not None else image, index)
+    where = describe_sample(
+        index, source if source is not None else image, row_id=row_id
+    )
     image = np.asarray(image)
     if image.ndim == 3 and 1 in image.shape:
         # A volume with one slice is a 2D image (read_nrrd does the same).
@@ -119,6 +156,8 @@ def check_image(image, index, source=None, *, allow_nan=False):
         raise ValueError(
             f"Image batch {where} has non-numeric dtype {image.dtype}."
         )
+    if np.iscomplexobj(image):
+        raise ValueError(_complex_message(f"Image batch {where}", image.dtype))
     if (
         not allow_nan
         and np.issubdtype(image.dtype, np.floating)
@@ -131,6 +170,37 @@ def check_image(image, index, source=None, *, allow_nan=False):
     return image
 
 
+def _complex_message(what, dtype):
+    return (
+        f"{what} has complex dtype {dtype}; images must be real-valued (take "
+        "np.abs or .real yourself: a cast would silently drop the imaginary "
+        "part)."
+    )
+
+
+class ItemCheck:
+    """A check a :class:`LazyImageBatch` runs on each item when it is read.
+
+    Parameters
+    ----------
+    check : callable
+        ``check(image, where) -> None``, raising with ``where`` (how errors
+        name the item: its row id or position, and its file) in the message.
+        Picklable whenever ``check`` is, so data-loader workers run it.
+    """
+
+    def __init__(self, check):
+        self.check = check
+
+    def __eq__(self, other):
+        return isinstance(other, ItemCheck) and self.check == other.check
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f"ItemCheck({self.check!r})"
+
+
 class LazyImageBatch(Sequence):
     """A batch of images read and transformed only when an item is accessed.
 
@@ -140,16 +210,24 @@ class LazyImageBatch(Sequence):
         NRRD paths (or in-memory 2D arrays) of the images.
     steps : tuple of callable, default=()
         Per-image functions ``image -> image`` applied in order when an item is
-        read. Fitted transformers append their per-image step with
-        :meth:`with_step`, so the chain is picklable whenever the transformers are
-        (this is what lets data-loader worker processes apply it).
+        read (and :class:`ItemCheck` entries, see :meth:`with_check`). Fitted
+        transformers append their per-image step with :meth:`with_step`, so
+        the chain is picklable whenever the transformers are (this is what lets
+        data-loader worker processes apply it).
+    ids : sequence or None, default=None
+        One id per source (e.g. the manifest's ``id`` column), named in the
+        errors of an item instead of its position, and kept by every
+        selection, so an error inside a cross-validation fold names the
+        manifest row, not the position in the fold. None: errors name the
+        position in this batch.
 
     Notes
     -----
     Indexing with an integer returns one transformed 2D image; indexing with a
     slice, a boolean mask or an integer array returns a new lazy batch over the
     selected sources (this is what scikit-learn's cross-validation does to X).
-    :meth:`materialize` reads everything into memory.
+    :meth:`materialize` reads everything into memory. Every item read goes
+    through :func:`check_image`, as the images of an array batch do.
 
     Examples
     --------
@@ -161,13 +239,25 @@ class LazyImageBatch(Sequence):
     np.float64(2.0)
     >>> batch.materialize().shape
     (2, 4, 4)
+    >>> LazyImageBatch([np.full((2, 2), np.nan)], ids=["p07"])[0]
+    Traceback (most recent call last):
+    ...
+    ValueError: Image batch row id='p07' contains NaN or infinite pixels; ...
     """
 
-    def __init__(self, sources, steps=()):
+    def __init__(self, sources, steps=(), *, ids=None):
         if isinstance(sources, np.ndarray) and sources.dtype != object:
             sources = list(sources)
         self.sources = list(sources)
         self.steps = tuple(steps)
+        if ids is not None:
+            ids = ids.tolist() if hasattr(ids, "tolist") else list(ids)
+            if len(ids) != len(self.sources):
+                raise ValueError(
+                    f"LazyImageBatch got {len(ids)} ids for {len(self.sources)} "
+                    "sources; give one id per source."
+                )
+        self.ids = ids
 
     def __len__(self):
         return len(self.sources)
@@ -183,24 +273,52 @@ class LazyImageBatch(Sequence):
 
     def with_step(self, step):
         """Return a new lazy batch with ``step`` appended to the chain."""
-        return LazyImageBatch(self.sources, self.steps + (step,))
+        return LazyImageBatch(self.sources, self.steps + (step,), ids=self.ids)
+
+    def with_check(self, check):
+        """Return a new lazy batch that checks each item after the steps so far.
+
+        Parameters
+        ----------
+        check : callable
+            ``check(image, where) -> None``; ``where`` names the item (its
+            id, else its position, and its file). See :class:`ItemCheck`.
+
+        Returns
+        -------
+        batch : LazyImageBatch
+        """
+        return self.with_step(ItemCheck(check))
+
+    def describe(self, index):
+        """How errors name item ``index``: its id (else position) and file."""
+        row_id = None if self.ids is None else self.ids[index]
+        return describe_sample(index, self.sources[index], row_id=row_id)
 
     def load(self, index):
         """Read and validate the raw image ``index`` (no steps applied)."""
-        return load_image(self.sources[index], index)
+        row_id = None if self.ids is None else self.ids[index]
+        return load_image(self.sources[index], index, row_id=row_id)
 
     def __getitem__(self, key):
         if isinstance(key, Integral):
             image = self.load(key)
             for step in self.steps:
-                image = step(image)
+                if isinstance(step, ItemCheck):
+                    step.check(image, self.describe(key))
+                else:
+                    image = step(image)
             return image
         if isinstance(key, slice):
-            return LazyImageBatch(self.sources[key], self.steps)
+            ids = None if self.ids is None else self.ids[key]
+            return LazyImageBatch(self.sources[key], self.steps, ids=ids)
         key = np.asarray(key)
         if key.dtype == bool:
             key = np.flatnonzero(key)
-        return LazyImageBatch([self.sources[i] for i in key], self.steps)
+        ids = None if self.ids is None else [self.ids[i] for i in key]
+        return LazyImageBatch(
+            [self.sources[i] for i in key], self.steps, ids=ids
+        )
 
     def take(self, indices, axis=0):
         """Select images by position (the protocol ``_safe_indexing`` uses)."""
@@ -219,7 +337,7 @@ class LazyImageBatch(Sequence):
         return len(self) == len(other) and all(
             (a is b) or (is_path(a) and is_path(b) and os.fspath(a) == os.fspath(b))
             for a, b in zip(self.sources, other.sources)
-        ) and self.steps == other.steps
+        ) and self.steps == other.steps and self.ids == other.ids
 
     __hash__ = None
 
@@ -259,6 +377,7 @@ def check_image_batch(X, *, allow_lazy=False, allow_nan=False, name="X"):
                 raise ValueError(f"{name} is an empty image batch.")
             return X
         X = X.materialize()
+    row_ids = None
     if hasattr(X, "iloc"):  # pandas Series / one-column DataFrame
         if getattr(X, "ndim", 1) == 2:
             if X.shape[1] != 1:
@@ -267,6 +386,7 @@ def check_image_batch(X, *, allow_lazy=False, allow_nan=False, name="X"):
                     "column of images (e.g. frame['nodule'])."
                 )
             X = X.iloc[:, 0]
+        row_ids = frame_ids(X)
         X = list(X.to_numpy())
     if isinstance(X, np.ndarray) and X.dtype != object:
         if X.ndim == 2:
@@ -285,6 +405,8 @@ def check_image_batch(X, *, allow_lazy=False, allow_nan=False, name="X"):
             raise ValueError(f"{name} holds empty images of shape {X.shape[1:]}.")
         if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
             raise ValueError(f"{name} has non-numeric dtype {X.dtype}.")
+        if np.iscomplexobj(X):
+            raise ValueError(_complex_message(name, X.dtype))
         if not allow_nan and np.issubdtype(X.dtype, np.floating):
             bad = ~np.isfinite(X).reshape(len(X), -1).all(axis=1)
             if bad.any():
@@ -305,7 +427,40 @@ def check_image_batch(X, *, allow_lazy=False, allow_nan=False, name="X"):
         ) from None
     if len(items) == 0:
         raise ValueError(f"{name} is an empty image batch (0 images).")
-    return [load_image(item, i, allow_nan=allow_nan) for i, item in enumerate(items)]
+    return [
+        load_image(
+            item, i, allow_nan=allow_nan,
+            row_id=None if row_ids is None else row_ids[i],
+        )
+        for i, item in enumerate(items)
+    ]
+
+
+def frame_ids(X):
+    """The row ids of a pandas Series / DataFrame, or None if it has none.
+
+    A frame from :func:`skradnod.io.load_nodule_dataset` is indexed by the
+    manifest's ``id``, and a cross-validation fold keeps that index, so errors
+    name the manifest row. A default ``RangeIndex`` (0..n-1) holds no ids:
+    errors then name the position, as for a list.
+
+    Parameters
+    ----------
+    X : object
+        Anything; only a pandas object's ``index`` is read.
+
+    Returns
+    -------
+    ids : list or None
+    """
+    index = getattr(X, "index", None)
+    if index is None or not hasattr(X, "iloc"):
+        return None
+    import pandas as pd  # only reached with a pandas object
+
+    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
+        return None
+    return index.tolist()
 
 
 class ImageStepMixin:
