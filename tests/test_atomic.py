@@ -39,3 +39,37 @@ def test_results_json_survives_full_disk(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="results.json"):
         _runner._write_json(target, pd.DataFrame(), [], {}, {})
     assert json.loads(target.read_text()) == {"good": 1}
+
+
+def test_results_are_written_before_figures(tmp_path, monkeypatch, capsys):
+    """A disk that fills while drawing loses no finished row; the CLI says so."""
+    import numpy as np
+
+    from skradnod.cli import main
+    from skradnod.io import write_nrrd
+
+    rows = ["id,full,nodule,malignancy,patient_id"]
+    for i in range(12):
+        write_nrrd(tmp_path / f"f{i}.nrrd", np.full((512, 512), i, np.int16))
+        write_nrrd(tmp_path / f"n{i}.nrrd", np.full((20, 20), i, np.int16))
+        rows.append(f"{i},f{i}.nrrd,n{i}.nrrd,{1 + i % 5},p{i // 2}")
+    (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
+    drawn = []
+
+    def full_disk(report, out, stem, title):
+        drawn.append(stem)
+        raise OSError(errno.ENOSPC, f"cannot write {out}/figures/{stem}.png: "
+                      "No space left on device")
+
+    monkeypatch.setattr(_runner, "_draw", full_disk)
+    out = tmp_path / "res"
+    status = main(["reproduce", str(tmp_path), "--rows", "majority", "--task",
+                   "5class", "--preset", "quick", "--cv", "2", "--out", str(out),
+                   "--quiet"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "Traceback" not in err
+    assert drawn  # the failure came from the figures ...
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert [r["key"] for r in rows] == ["nodule/majority"]  # ... after the row
+    assert "Majority" in (out / "results.md").read_text()

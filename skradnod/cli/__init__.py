@@ -68,3 +68,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"skradnod {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        # A full disk, an unwritable folder: one line naming the file (the
+        # atomic writers put the path in the message), not a traceback.
+        print(f"skradnod {args.command}: error: {exc}", file=sys.stderr)
+        return 2

@@ -202,21 +202,27 @@ def run_experiments(
         "memory": None if out is None else os.fspath(out / "cache"),
     }
     jobs = [(key, t) for key in keys for t in tasks]
-    records, reports = _run_jobs(
-        jobs, data, params, options, out=out, figures=figures,
-        binary_from_5class=binary_from_5class, say=say,
-    )
 
-    results = pd.DataFrame.from_records(records)
-    wall = time.perf_counter() - start
-    if out is not None:
+    def write_results(records, reports):
+        # Called after every row, before its figures: a full disk while drawing
+        # loses no finished row, and each write replaces the file atomically.
+        if out is None:
+            return
+        results = pd.DataFrame.from_records(records)
+        wall = time.perf_counter() - start
         context = _context(
             data, cv, groups, preset_name, device, wall, n_bootstrap, n_patients
         )
         _write_markdown(out / "results.md", results, context)
         _write_json(out / "results.json", results, reports, context, settings)
-    say(f"Done in {wall:.0f} s.")
-    return results
+
+    records, reports = _run_jobs(
+        jobs, data, params, options, out=out, figures=figures,
+        binary_from_5class=binary_from_5class, say=say, write=write_results,
+    )
+    write_results(records, reports)
+    say(f"Done in {time.perf_counter() - start:.0f} s.")
+    return pd.DataFrame.from_records(records)
 
 
 def _check_row_params(params):
@@ -229,11 +235,15 @@ def _check_row_params(params):
     return params
 
 
-def _run_jobs(jobs, data, params, options, *, out, figures, binary_from_5class, say):
+def _run_jobs(
+    jobs, data, params, options, *, out, figures, binary_from_5class, say, write
+):
     """Run each ``(key, task)`` of ``jobs``: the results records and reports.
 
     A baseline runs once per task and stands in every table; with
     ``binary_from_5class`` the binary task is read off the 5-class model.
+    ``write(records, reports)`` records the rows finished so far, before the
+    figures of the last one are drawn.
     """
     records, reports, baselines, five_class = [], [], {}, {}
     for i, (key, task_name) in enumerate(jobs, 1):
@@ -256,6 +266,7 @@ def _run_jobs(jobs, data, params, options, *, out, figures, binary_from_5class, 
             five_class[key] = (record, report)
         # A baseline computed once is this table's row too.
         record = {**record, "table": spec.table, "key": key, "title": spec.title}
+        write([*records, record], [*reports, report])
         if report is not None and out is not None and figures:
             record["figures"] = ";".join(
                 _draw(
