@@ -100,7 +100,7 @@ def _stack_exact(images):
     return stack_images(images, dtype=dtype)
 
 
-def load_nodule_dataset(path, *, lazy=False):
+def load_nodule_dataset(path, *, lazy=False, allow_outside=False):
     """Load a folder of (full slice, nodule crop) NRRD pairs with their labels.
 
     Parameters
@@ -125,6 +125,12 @@ def load_nodule_dataset(path, *, lazy=False):
         that holds them all (``numpy.result_type``; an object array of the
         images in their own dtypes when none does), never cast to the first
         file's.
+    allow_outside : bool, default=False
+        Whether manifest paths may resolve (after symbolic links) outside the
+        data folder: absolute paths, ``..`` escapes, links out of it. By default
+        such a row is an error naming it, so a manifest reads only files under
+        the folder it sits in; when allowed, the files read are listed in
+        ``outside_paths``.
 
     Returns
     -------
@@ -146,6 +152,9 @@ def load_nodule_dataset(path, *, lazy=False):
         layout : str
             ``"manifest.csv"``, or the folder layout the manifest was inferred
             from (see :func:`infer_manifest`).
+        outside_paths : list of str
+            The files read from outside the data folder (empty unless
+            ``allow_outside=True``).
 
     Raises
     ------
@@ -153,7 +162,8 @@ def load_nodule_dataset(path, *, lazy=False):
         For a missing manifest (in a folder of no known layout) or image file
         (naming the file and the row).
     ValueError
-        For a missing column, a label outside 1-5, an empty ``patient_id``, or
+        For a path outside the data folder (unless ``allow_outside``), a
+        missing column, a label outside 1-5, an empty ``patient_id``, or
         an unreadable, non-2D or non-finite (NaN/inf) image (naming the file
         and the row); in a folder without a manifest, one error lists every
         unpaired file and pair without a label.
@@ -174,7 +184,8 @@ def load_nodule_dataset(path, *, lazy=False):
     ('full-nodule-class-folders', [1, 4], (2, 512, 512))
     """
     manifest, root = _read_manifest(path)
-    paths = {}
+    inside = root.resolve()
+    paths, outside = {}, []
     for column in ("full", "nodule"):
         resolved = []
         for row_id, rel in zip(manifest["id"], manifest[column]):
@@ -184,6 +195,18 @@ def load_nodule_dataset(path, *, lazy=False):
                     f"({rel!r})."
                 )
             file = (root / rel).resolve()
+            if not file.is_relative_to(inside):
+                # An absolute path, a ".." escape or a link out of the folder:
+                # read only where the user pointed, unless they said otherwise.
+                if not allow_outside:
+                    raise ValueError(
+                        f"Manifest row id={row_id!r}: {column} path {rel!r} "
+                        f"resolves to {os.fspath(file)!r}, outside the data "
+                        f"folder {os.fspath(inside)!r}. Move the file into the "
+                        "folder, or pass allow_outside=True (--allow-outside) "
+                        "to read it."
+                    )
+                outside.append(os.fspath(file))
             if not file.is_file():
                 raise FileNotFoundError(
                     f"Manifest row id={row_id!r}: {column} image not found: "
@@ -238,6 +261,7 @@ def load_nodule_dataset(path, *, lazy=False):
         ids=ids,
         manifest=manifest,
         layout=manifest.attrs.get("layout", MANIFEST_NAME),
+        outside_paths=outside,
     )
 
 

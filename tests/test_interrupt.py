@@ -2,8 +2,13 @@
 
 skorch catches ``KeyboardInterrupt`` inside ``partial_fit`` and returns the net
 trained so far; these tests fail where a net, or ``skradnod reproduce``, carries
-on after one.
+on after a real SIGINT (sent to this process), while early stopping, which
+skorch also signals with ``KeyboardInterrupt``, still ends training normally.
 """
+
+import json
+import os
+import signal
 
 import pytest
 from _synthetic import make_bright_centres
@@ -14,7 +19,7 @@ from skradnod.models import AutoencoderEmbedding, NoduleCNNClassifier
 
 
 class InterruptAt(Callback):
-    """Raise ``KeyboardInterrupt`` at the end of epoch ``epoch``; note train end."""
+    """Send SIGINT (Ctrl-C) at the end of epoch ``epoch``; note train end."""
 
     def __init__(self, epoch):
         self.epoch = epoch
@@ -25,7 +30,7 @@ class InterruptAt(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         if len(net.history) == self.epoch:
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)
 
     def on_train_end(self, net, **kwargs):
         self.ended_ = True
@@ -53,7 +58,7 @@ def _interrupt_epochs(monkeypatch):
     from skorch import NeuralNet
 
     def interrupted(self, *args, **kwargs):
-        raise KeyboardInterrupt
+        os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(NeuralNet, "run_single_epoch", interrupted)
 
@@ -84,5 +89,22 @@ def test_reproduce_exits_130_and_writes_no_result(cohort_dir, tmp_path, capsys,
                    "--out", str(out), "--quiet"])
     assert status == 130
     assert "interrupted" in capsys.readouterr().err
-    assert not (out / "results.json").exists()
-    assert not (out / "results.md").exists()
+    # The row finished before the interrupt is recorded; the interrupted one
+    # is not.
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert "nodule/majority" in [r["key"] for r in rows]
+    assert "nodule/basic_cnn" not in [r["key"] for r in rows]
+    assert "Basic CNN" not in (out / "results.md").read_text()
+
+
+def test_early_stopping_still_ends_training_normally():
+    from skorch.callbacks import EarlyStopping
+
+    X, y = make_bright_centres(16)
+    net = NoduleCNNClassifier(
+        max_epochs=30, patience=None, batch_size=8, random_state=0,
+        callbacks=[("stop", EarlyStopping(monitor="train_loss", patience=1,
+                                          threshold=10.0))],
+    )
+    assert net.fit(X, y) is net
+    assert len(net.history_) < 30

@@ -252,3 +252,53 @@ def test_bad_labels_csv_names_the_file(tmp_path):
     (tmp_path / "labels.csv").write_bytes(b"name,malignancy\np01,1,2\n")
     with pytest.raises(ValueError, match=r"labels\.csv', row 2"):
         load_nodule_dataset(tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["dotdot", "absolute", "symlink"])
+def test_manifest_paths_outside_the_folder_are_refused(tmp_path, kind, capsys):
+    root, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    _write(root, "full-nodule+labels.csv")
+    write_nrrd(elsewhere / "secret.nrrd", np.full((30, 40), 7, np.int16))
+    target = elsewhere / "secret.nrrd"
+    if kind == "dotdot":
+        rel = "../elsewhere/secret.nrrd"
+    elif kind == "absolute":
+        rel = str(target)
+    else:
+        (root / "link.nrrd").symlink_to(target)
+        rel = "link.nrrd"
+    manifest = infer_manifest(root)
+    manifest.loc[0, "nodule"] = rel
+    manifest.to_csv(root / "manifest.csv", index=False)
+    first = manifest.loc[0, "id"]
+    with pytest.raises(ValueError, match=f"row id='{first}': nodule path .*"
+                       "outside the data folder") as info:
+        load_nodule_dataset(root)
+    assert "allow_outside=True" in str(info.value)
+    assert main(["reproduce", str(root), "--rows", "majority", "--preset", "quick",
+                 "--out", str(tmp_path / "res"), "--quiet"]) == 2
+    assert "outside the data folder" in capsys.readouterr().err
+    # Opting in reads it, and says so.
+    data = load_nodule_dataset(root, allow_outside=True)
+    assert data.outside_paths == [str(target.resolve())]
+    np.testing.assert_array_equal(data.nodule[0], np.full((30, 40), 7))
+
+
+def test_allow_outside_is_reported(tmp_path, capsys):
+    import json
+
+    root, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    _write(root, "full-nodule+labels.csv",
+           pairs={f"p{i}": (1 + i % 2, f"P{i}") for i in range(8)})
+    write_nrrd(elsewhere / "x.nrrd", np.full((30, 40), 7, np.int16))
+    manifest = infer_manifest(root)
+    manifest.loc[0, "nodule"] = "../elsewhere/x.nrrd"
+    manifest.to_csv(root / "manifest.csv", index=False)
+    out = tmp_path / "res"
+    assert main(["reproduce", str(root), "--rows", "majority", "--task", "binary",
+                 "--preset", "quick", "--cv", "2", "--out", str(out), "--quiet",
+                 "--allow-outside"]) == 0
+    assert "1 file(s) read from outside" in capsys.readouterr().err
+    context = json.loads((out / "results.json").read_text())["context"]
+    assert "1 file(s) read from outside the data folder" in context["data"]
+    assert "outside the data folder" in (out / "results.md").read_text()

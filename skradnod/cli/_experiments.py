@@ -163,6 +163,12 @@ def _describe_data(args, data, device, stream):
     if data.layout != "manifest.csv":
         print(f"No manifest.csv in {args.data}: read the folder layout "
               f"{data.layout} (skradnod make-manifest writes it out).", file=stream)
+    if data.get("outside_paths"):
+        print(
+            f"skradnod: warning: --allow-outside: {len(data.outside_paths)} "
+            f"file(s) read from outside {args.data}, e.g. {data.outside_paths[0]}",
+            file=sys.stderr,
+        )
     if data.groups is None:
         print(
             f"skradnod: warning: {args.data} has no patient_id column; folds are "
@@ -201,7 +207,9 @@ def _reproduce(args, stream):
     out = _check_out_dir(args.out, "--out")
     start = time.perf_counter()
     try:
-        data = load_nodule_dataset(args.data, lazy=args.lazy)
+        data = load_nodule_dataset(
+            args.data, lazy=args.lazy, allow_outside=args.allow_outside
+        )
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from None
     _check_cv_fits(args.cv, data)

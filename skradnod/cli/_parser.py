@@ -102,6 +102,12 @@ def _add_reproduce_parser(sub):
         action="store_true",
         help="keep images on disk and read them when needed (large data sets)",
     )
+    reproduce.add_argument(
+        "--allow-outside",
+        action="store_true",
+        help="read manifest paths that lie outside the data folder (absolute, "
+        "'..' or links out of it; refused by default); the report lists them",
+    )
     _add_run_options(reproduce, out_default="skradnod-results")
 
 

@@ -406,9 +406,12 @@ def _context(data, cv, groups, preset_name, device, wall, n_bootstrap, n_patient
         cv_text = f"{cv}-fold {kind}"
     else:
         cv_text = repr(cv)
+    outside = len(getattr(data, "outside_paths", None) or [])
     return {
         "data": f"{len(data.target)} samples"
-        + (f" from {n_patients} patients" if n_patients else ""),
+        + (f" from {n_patients} patients" if n_patients else "")
+        + (f" ({outside} file(s) read from outside the data folder)"
+           if outside else ""),
         "cv": cv_text,
         "preset": preset_name,
         "device": device,
