@@ -17,7 +17,9 @@ otherwise read from ``manifest.csv``:
 and ``malignancy``, optionally ``patient_id`` and any others (carried into the
 manifest); with class folders it is optional and, if present, must agree with
 them. Every ``.nrrd`` file must belong to a pair and every pair must have a
-label: otherwise one error lists all the problems.
+label: otherwise one error lists all the problems. Hidden files and folders
+(names starting with ``.``, such as macOS's ``._*`` AppleDouble files) are not
+part of any layout.
 """
 
 import csv
@@ -92,8 +94,11 @@ def read_table(path):
 
 
 def _nrrd_files(folder):
+    # Hidden files are skipped like hidden folders: macOS writes an AppleDouble
+    # "._<name>.nrrd" beside every file it copies to a foreign disk, which is
+    # not an image.
     return sorted(p for p in folder.iterdir() if p.is_file()
-                  and p.suffix.lower() == ".nrrd")
+                  and p.suffix.lower() == ".nrrd" and not p.name.startswith("."))
 
 
 def _subfolders(folder):

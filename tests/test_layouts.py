@@ -302,3 +302,12 @@ def test_allow_outside_is_reported(tmp_path, capsys):
     context = json.loads((out / "results.json").read_text())["context"]
     assert "1 file(s) read from outside the data folder" in context["data"]
     assert "outside the data folder" in (out / "results.md").read_text()
+
+
+def test_macos_appledouble_files_are_not_pairs(tmp_path):
+    _write(tmp_path, "suffixes+labels.csv")
+    for name in PAIRS:
+        for kind in ("full", "nodule"):
+            (tmp_path / f"._{name}_{kind}.nrrd").write_bytes(b"\x00\x05\x16\x07")
+    data = load_nodule_dataset(tmp_path)
+    assert sorted(data.ids) == sorted(PAIRS)
