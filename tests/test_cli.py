@@ -96,6 +96,9 @@ def test_reproduce_without_patient_ids_warns_and_runs(cohort_dir, tmp_path, caps
             "--out",
             str(out),
             "--quiet",
+            # The manifest names the cohort's files by absolute path, outside
+            # its own folder: allowed only on request.
+            "--allow-outside",
         ]
     )
     captured = capsys.readouterr()
