@@ -44,7 +44,8 @@ def _read_manifest(path):
             "(and optionally patient_id)."
         )
     else:
-        manifest = pd.read_csv(manifest_path)
+        # The readers' ratings stay text ("4" alone would become a number).
+        manifest = pd.read_csv(manifest_path, dtype={"malignancy_readers": str})
     missing = [c for c in REQUIRED_COLUMNS if c not in manifest.columns]
     if missing:
         raise ValueError(
@@ -76,6 +77,11 @@ def _read_manifest(path):
                 "patient's id, or drop the patient_id column to run without "
                 "patient-grouped folds."
             )
+    if "malignancy_readers" in manifest.columns:
+        from .evaluation import parse_malignancy_readers
+
+        parse_malignancy_readers(manifest["malignancy_readers"], ids=manifest["id"],
+                                 where=f"Manifest {os.fspath(manifest_path)!r}")
     return manifest, manifest_path.parent
 
 

