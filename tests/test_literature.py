@@ -236,13 +236,16 @@ def test_reader_intervals_resample_patients():
     assert low < many.metrics["accuracy"] < high
 
 
-@pytest.mark.parametrize("value", ["3;x", "", "3;;4", "6", "3.5", 4.0, None, "0;2"])
+@pytest.mark.parametrize(
+    "value", ["3;x", "", "3;;4", "6", "3.5", 3.5, np.nan, None, "0;2", True]
+)
 def test_bad_reader_entries_are_named(value):
     with pytest.raises(ValueError, match=r"manifest\.csv: malignancy_readers of "
                        r"row id='n2' is .*e\.g\. '3;4;4'"):
         parse_malignancy_readers(["3;4", value], ids=["n1", "n2"], where="manifest.csv")
-    assert [r.tolist() for r in parse_malignancy_readers([" 3 ; 4", 5])] == [
-        [3, 4], [5]
+    # pandas' readings of one-rating cells (int, or float beside an empty cell)
+    assert [r.tolist() for r in parse_malignancy_readers([" 3 ; 4", 5, 4.0])] == [
+        [3, 4], [5], [4]
     ]
 
 
@@ -276,13 +279,17 @@ def test_manifest_readers_column_is_kept_as_text_and_checked(tmp_path):
 
     # every cell one rating: pandas alone would read the column as numbers
     data = load_nodule_dataset(_manifest_folder(tmp_path / "ok", ["4", "3", "4"]))
-    assert data.frame["malignancy_readers"].tolist() == ["4", "3", "4"]
+    parsed = parse_malignancy_readers(data.frame["malignancy_readers"])
+    assert [r.tolist() for r in parsed] == [[4], [3], [4]]
     folder = _manifest_folder(tmp_path / "bad", ["3;4", "3;four", "4"])
     with pytest.raises(ValueError, match=r"manifest\.csv'?: malignancy_readers of "
                        r"row id='s1' is '3;four'"):
         load_nodule_dataset(folder)
     with pytest.raises(ValueError, match=r"row id='s2' is nan"):
         load_nodule_dataset(_manifest_folder(tmp_path / "empty", ["3;4", "4", ""]))
+    # one-rating cells and an empty one: the empty row is named, not the others
+    with pytest.raises(ValueError, match=r"row id='s1' is nan"):
+        load_nodule_dataset(_manifest_folder(tmp_path / "gap", ["4", "", "3"]))
 
 
 def _reader_bunch(readers=READERS, nodules=None, groups=("p1", "p2", "p2", "p3")):

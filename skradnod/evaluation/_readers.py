@@ -55,7 +55,8 @@ def parse_malignancy_readers(values, *, ids=None, where="the data"):
     Parameters
     ----------
     values : array-like of shape (n_samples,)
-        Strings such as ``"3;4;4"`` (an int is one rating).
+        Strings such as ``"3;4;4"`` (an int, or a float holding one, is one
+        rating: pandas' reading of a column of one-rating cells).
     ids : array-like of shape (n_samples,), default=None
         Row ids, to name a bad row (default: positions).
     where : str, default="the data"
@@ -92,6 +93,10 @@ def parse_malignancy_readers(values, *, ids=None, where="the data"):
 
 
 def _parse_one(value):
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        # pandas reads a column of one-rating cells with an empty cell among
+        # them as floats: 4.0 is the cell "4" (the empty cell, NaN, is refused).
+        value = int(value)
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         parts = [str(value)]
     elif isinstance(value, str):
