@@ -15,20 +15,36 @@ users compare:
 
 Every row sees the same outer folds (``StratifiedGroupKFold``, seeded), and
 receives the training patients for its own inner splits (early stopping, RFECV,
-inner searches). The table reports 5-class accuracy, balanced accuracy and
+inner searches). The first table reports 5-class accuracy, balanced accuracy and
 binary accuracy (benign 1-3 vs malignant 4-5, from the 5-class probabilities:
 malignant when P(4) + P(5) >= 0.5), each pooled over the out-of-fold
 predictions with a 95 % interval from 1,000 bootstrap resamples of patients,
-plus fit seconds per fold and the epochs the nets ran.
+plus fit seconds per fold and the epochs the nets ran. The second has the
+literature's metrics (:data:`skradnod.evaluation.LITERATURE_METRICS`:
+within-one accuracy, MAE, quadratic-weighted kappa, AUC with score 3 benign,
+binary accuracy and AUC with score 3 excluded, 3-class accuracy), computed by
+:func:`skradnod.evaluation.report_from_predictions` like every report. When
+the data carry the readers' ratings (``malignancy_readers``), both tables end
+with the radiologists' reference row
+(:func:`skradnod.evaluation.reader_agreement`).
+
+The data are the built-in cohort (``--n`` readings, or with ``--level nodule``
+the per-nodule cohort, all 2,653 nodules unless ``--n``), or with ``--data
+DIR`` any data set folder :func:`skradnod.io.load_nodule_dataset` reads;
+rows whose input the data lack (``semantic_oracle`` needs the ratings) are
+skipped and listed. The tables name the data.
 
 It then checks the goals of issue 9 and records each shortfall; it always
 exits 0, so it stays a measurement.
 
-Usage: python benchmarks/bench_learning.py [--n 2000] [--folds 5] [--preset NAME]
-       [--rows ROW ...] [--variants ROW:PARAM=VALUE,... ...] [--device cpu]
-       [--n-jobs 2] [--seed 0] [--name learning]
+Usage: python benchmarks/bench_learning.py [--n 2000] [--level annotation]
+       [--data DIR] [--folds 5] [--preset NAME] [--rows ROW ...]
+       [--variants ROW:PARAM=VALUE,... ...] [--device cpu] [--n-jobs 2]
+       [--seed 0] [--n-bootstrap 1000] [--name learning] [--results DIR]
 
-``--folds 1`` is one 80/20 split (the first fold of a 5-fold split).
+``--folds 1`` is one 80/20 split (the first fold of a 5-fold split). A quick
+check of the script itself (seconds): ``--n 60 --folds 2 --rows majority
+--n-bootstrap 20 --results /tmp/bench``.
 """
 
 import argparse
@@ -55,6 +71,12 @@ DEFAULT_ROWS = [
     "features_images",
 ]
 METRICS = ("accuracy", "balanced_accuracy", "binary_accuracy")
+
+
+def _jsonable(obj):
+    from skradnod.evaluation._report import _jsonable as convert
+
+    return convert(obj)
 
 
 def parse_variant(text):
@@ -140,38 +162,39 @@ def fit_fold(estimator, X, y, groups, train, test):
     return {"proba": full, "fit_s": fit_s, "epochs": epochs_run(model)}
 
 
-def scores(y, proba):
+def summarise(y, groups, proba, fold, n_bootstrap, seed):
+    """Pooled metrics and patient-bootstrap intervals of out-of-fold 1-5 probabilities.
+
+    Every metric of :data:`skradnod.evaluation.METRICS`, as the reports compute
+    them; ``binary_accuracy`` is ``benign_accuracy`` (score 3 benign, malignant
+    when P(4) + P(5) >= 0.5), under the name the goals use.
+    """
+    from skradnod.evaluation import report_from_predictions
+
     pred = proba.argmax(1) + 1
-    malignant = proba[:, 3:].sum(1) >= 0.5
-    return pred, malignant
-
-
-def metric_values(y, pred, malignant, idx=None):
-    from sklearn.metrics import balanced_accuracy_score
-
-    if idx is not None:
-        y, pred, malignant = y[idx], pred[idx], malignant[idx]
-    return {
-        "accuracy": float(np.mean(pred == y)),
-        "balanced_accuracy": float(balanced_accuracy_score(y, pred)),
-        "binary_accuracy": float(np.mean(malignant == (y >= 4))),
-    }
-
-
-def summarise(y, groups, proba, n_bootstrap, seed):
-    from skradnod.evaluation import bootstrap_indices
-
-    pred, malignant = scores(y, proba)
-    point = metric_values(y, pred, malignant)
-    draws = {m: [] for m in METRICS}
-    for idx in bootstrap_indices(
-        len(y), groups=groups, n_bootstrap=n_bootstrap, random_state=seed
-    ):
-        for m, v in metric_values(y, pred, malignant, idx).items():
-            draws[m].append(v)
-    ci = {m: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))]
-          for m, v in draws.items()}
+    report = report_from_predictions(
+        y, pred, proba, fold, classes=np.arange(1, 6), groups=groups,
+        n_bootstrap=n_bootstrap, random_state=seed,
+    )
+    point = dict(report.metrics, binary_accuracy=report.metrics["benign_accuracy"])
+    ci = {m: list(v) for m, v in report.ci.items()}
+    ci["binary_accuracy"] = ci["benign_accuracy"]
     return point, ci, np.bincount(pred, minlength=6)[1:].tolist()
+
+
+def radiologists(data, groups, n_bootstrap, seed):
+    """The readers' agreement (a dict) when the data carry their ratings, else None."""
+    from skradnod.evaluation import reader_agreement
+
+    frame = data.frame
+    if "malignancy_readers" not in frame.columns:
+        return None
+    agreement = reader_agreement(
+        frame["malignancy_readers"],
+        nodules=frame["nodule_id"] if "nodule_id" in frame.columns else None,
+        groups=groups, ids=frame.index, n_bootstrap=n_bootstrap, random_state=seed,
+    )
+    return agreement.to_dict()
 
 
 def check_goals(results):
@@ -204,8 +227,27 @@ def check_goals(results):
     return [{"goal": g, "met": bool(m), "detail": d} for g, m, d in goals]
 
 
-def markdown(context, results, goals):
-    pct = lambda v: f"{100 * v:.1f}"  # noqa: E731
+LITERATURE = (
+    ("within_one", "within ±1"), ("mae", "MAE"), ("qwk", "QWK"),
+    ("benign_auc", "AUC (3 benign)"), ("excluded_accuracy", "binary acc (3 excl.)"),
+    ("excluded_auc", "AUC (3 excl.)"), ("three_class_accuracy", "3-class acc"),
+)
+
+
+def _cell(metrics, ci, m):
+    value = metrics.get(m)
+    if value is None or not np.isfinite(value):
+        return "-"
+    low, high = ci.get(m, (None, None))
+    scale, fmt = (1, "{:.2f}") if m in ("mae", "qwk", "fleiss_kappa") else (
+        100, "{:.1f}")
+    text = fmt.format(scale * value)
+    if low is None or not np.isfinite(low):
+        return text
+    return f"{text} [{fmt.format(scale * low)}, {fmt.format(scale * high)}]"
+
+
+def markdown(context, results, goals, reference=None):
     lines = [
         f"Command: `{context['command']}`",
         "",
@@ -216,16 +258,42 @@ def markdown(context, results, goals):
         "|---|---|---|---|---:|---:|",
     ]
     for r in results:
-        cells = [
-            f"{pct(r['metrics'][m])} [{pct(r['ci'][m][0])}, {pct(r['ci'][m][1])}]"
-            for m in METRICS
-        ]
+        cells = [_cell(r["metrics"], r["ci"], m) for m in METRICS]
         epochs = r["epochs"]
         epochs = "-" if not epochs else "/".join(str(e) for e in epochs)
         lines.append(
             f"| {r['row']} | {' | '.join(cells)} | {np.mean(r['fit_s']):.1f} "
             f"| {epochs} |"
         )
+    if reference is not None:
+        m, ci = reference["metrics"], reference["ci95"]
+        lines.append(
+            f"| radiologists (reference) | {_cell(m, ci, 'accuracy')} | - | "
+            f"{_cell(m, ci, 'benign_accuracy')} | - | - |"
+        )
+    lines += [
+        "",
+        "Literature metrics (5-class models; binary from P(4) + P(5) >= 0.5):",
+        "",
+        "| row | " + " | ".join(h for _, h in LITERATURE) + " |",
+        "|---|" + "---|" * len(LITERATURE),
+    ]
+    for r in results:
+        cells = [_cell(r["metrics"], r["ci"], m) for m, _ in LITERATURE]
+        lines.append(f"| {r['row']} | {' | '.join(cells)} |")
+    if reference is not None:
+        m, ci = reference["metrics"], reference["ci95"]
+        cells = [_cell(m, ci, k) for k, _ in LITERATURE]
+        lines.append(f"| radiologists (reference) | {' | '.join(cells)} |")
+        lines += [
+            "",
+            f"Radiologists: each of the {reference['n_readings']} readings of the "
+            f"{reference['n_nodules']} nodules read by two or more radiologists "
+            f"against the {reference['rule']}; Fleiss' kappa "
+            f"{_cell(m, ci, 'fleiss_kappa')}. A reference, not a model.",
+        ]
+    if context.get("skipped"):
+        lines += ["", "Rows skipped: " + "; ".join(context["skipped"]) + "."]
     if goals:
         lines += ["", "| goal (issue 9) | met | measured |", "|---|---|---|"]
         lines += [
@@ -235,9 +303,44 @@ def markdown(context, results, goals):
     return "\n".join(lines) + "\n"
 
 
+def load_data(args):
+    """The data set and the words that name it in the tables."""
+    if args.data is not None:
+        from skradnod.io import load_nodule_dataset
+
+        data = load_nodule_dataset(args.data)
+        return data, f"load_nodule_dataset({os.fspath(args.data)!r})"
+    from skradnod.datasets import make_lidc_cohort
+
+    n = args.n if args.n is not None else (2000 if args.level == "annotation" else None)
+    data = make_lidc_cohort(
+        n_samples=n, level=args.level, random_state=args.seed, n_jobs=2
+    )
+    return data, (f"make_lidc_cohort(n_samples={n}, level={args.level!r}, "
+                  f"random_state={args.seed})")
+
+
+def missing_input(data, kind):
+    """Why ``data`` cannot feed a row reading ``kind``, or None."""
+    from skradnod.experiments import RATING_COLUMNS as RATINGS
+
+    if kind == "ratings":
+        missing = [c for c in (*RATINGS, "diameter_mm") if c not in data.frame]
+        if missing:
+            return f"the data has no column(s) {missing}"
+    return None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--n", type=int, default=None,
+                        help="samples of the built-in cohort (default: 2000 "
+                        "readings; with --level nodule all 2,653 nodules)")
+    parser.add_argument("--level", choices=("annotation", "nodule"),
+                        default="annotation", help="the built-in cohort's level")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="a data set folder (load_nodule_dataset) instead of "
+                        "the built-in cohort")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--preset", default="cpu")
     parser.add_argument("--rows", nargs="*", default=DEFAULT_ROWS)
@@ -247,7 +350,12 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-bootstrap", type=int, default=1000)
     parser.add_argument("--name", default="learning")
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help="folder of <name>.md and <name>.json")
     args = parser.parse_args(argv)
+    if args.data is not None and (args.n is not None or args.level != "annotation"):
+        parser.error("--n and --level choose the built-in cohort; --data reads "
+                     "its folder as it is")
     if args.preset.startswith("{"):
         # A preset as JSON: entries override the "demo" preset (ablations).
         args.preset = json.loads(args.preset)
@@ -256,18 +364,25 @@ def main(argv=None):
     from joblib import Memory, Parallel, delayed
     from sklearn.model_selection import StratifiedGroupKFold
 
-    from skradnod.datasets import make_lidc_cohort
-
     torch.set_num_threads(1 if args.n_jobs > 1 else torch.get_num_threads())
     start = time.perf_counter()
-    data = make_lidc_cohort(n_samples=args.n, random_state=args.seed, n_jobs=2)
+    data, data_name = load_data(args)
     y = np.asarray(data.target)
-    groups = np.asarray(data.groups)
+    grouped = data.groups is not None
+    # Without patient ids each sample is its own group (and the split says so).
+    groups = np.asarray(data.groups) if grouped else np.asarray(data.ids)
     cv = StratifiedGroupKFold(max(args.folds, 5) if args.folds == 1 else args.folds,
                               shuffle=True, random_state=args.seed)
     splits = list(cv.split(np.zeros(len(y)), y, groups))[: args.folds]
     tested = np.concatenate([test for _, test in splits])
+    fold_of = np.full(len(y), -1)
+    for k, (_, test) in enumerate(splits):
+        fold_of[test] = k
     memory = Memory(CACHE / "radiomics", verbose=0)
+    reference = radiologists(
+        data, groups if grouped else None, args.n_bootstrap, args.seed
+    )
+    skipped = []
 
     jobs = [(row, row, {}) for row in args.rows]
     for text in args.variants:
@@ -276,6 +391,11 @@ def main(argv=None):
     results = []
     for name, base, params in jobs:
         estimator, kind = build_row(base, args.preset, args.seed, args.device, memory)
+        reason = missing_input(data, kind)
+        if reason:
+            skipped.append(f"{name} ({reason})")
+            print(f"    skipped {name}: {reason}", file=sys.stderr, flush=True)
+            continue
         if params:
             estimator.set_params(**params)
         X = row_input(data, kind)
@@ -289,7 +409,8 @@ def main(argv=None):
         for (_, te), fold in zip(splits, folds):
             proba[te] = fold["proba"]
         point, ci, counts = summarise(
-            y[tested], groups[tested], proba[tested], args.n_bootstrap, args.seed
+            y[tested], groups[tested] if grouped else None, proba[tested],
+            fold_of[tested], args.n_bootstrap, args.seed,
         )
         results.append({
             "row": name, "metrics": point, "ci": ci, "predicted_counts": counts,
@@ -305,11 +426,13 @@ def main(argv=None):
     context = {
         "command": "python benchmarks/bench_learning.py "
         + " ".join(argv if argv is not None else sys.argv[1:]),
-        "data": f"make_lidc_cohort(n_samples={args.n}, random_state={args.seed}): "
-        f"{len(y)} readings of {len(np.unique(groups))} patients, "
-        f"{len(tested)} predicted out of fold",
+        "data": f"{data_name}: {len(y)} samples"
+        + (f" of {len(np.unique(groups))} patients" if grouped else
+           " (no patient ids: folds not grouped by patient)")
+        + f", {len(tested)} predicted out of fold",
         "split": ("one patient-grouped 80/20 split" if args.folds == 1 else
                   f"{args.folds}-fold StratifiedGroupKFold"),
+        "skipped": skipped,
         "preset": args.preset if isinstance(args.preset, str) else
         json.dumps(args.preset),
         "machine": f"{os.cpu_count()} CPU cores, device {args.device}, "
@@ -319,11 +442,14 @@ def main(argv=None):
         "torch": torch.__version__,
         "class_counts": np.bincount(y[tested], minlength=6)[1:].tolist(),
     }
-    RESULTS.mkdir(exist_ok=True)
-    record = {"context": context, "results": results, "goals": goals}
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(record, indent=1) + "\n")
-    table = markdown(context, results, goals)
-    (RESULTS / f"{args.name}.md").write_text(table)
+    args.results.mkdir(parents=True, exist_ok=True)
+    record = {"context": context, "results": results, "goals": goals,
+              "radiologists": reference}
+    (args.results / f"{args.name}.json").write_text(
+        json.dumps(_jsonable(record), indent=1) + "\n"
+    )
+    table = markdown(context, results, goals, reference)
+    (args.results / f"{args.name}.md").write_text(table)
     print(table)
     return 0
 

@@ -77,7 +77,8 @@ def read_table(path):
                 f"where the header has "
                 f"{len(rows[0])} ({', '.join(rows[0])})."
             )
-    ids = [c for c in rows[0] if c in ID_COLUMNS]
+    # The readers' ratings ("3;4;4") are text too: "4" alone would be a number.
+    ids = [c for c in rows[0] if c in (*ID_COLUMNS, "malignancy_readers")]
     others = [c for c in rows[0] if c not in ids]
     try:
         table = pd.read_csv(

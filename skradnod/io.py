@@ -76,6 +76,11 @@ def _read_manifest(path):
                 "patient's id, or drop the patient_id column to run without "
                 "patient-grouped folds."
             )
+    if "malignancy_readers" in manifest.columns:
+        from .evaluation import parse_malignancy_readers
+
+        parse_malignancy_readers(manifest["malignancy_readers"], ids=manifest["id"],
+                                 where=f"Manifest {os.fspath(manifest_path)!r}")
     return manifest, manifest_path.parent
 
 

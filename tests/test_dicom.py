@@ -123,6 +123,9 @@ def test_pairs_per_reading(download, tmp_path):
         assert full[row, col] == NODULE_HU
         for rating in ("subtlety", "texture", "spiculation"):
             assert frame[rating].iloc[i] == getattr(a, rating)
+        # The reader table: the reading's own rating is one of its nodule's.
+        readers = frame["malignancy_readers"].iloc[i].split(";")
+        assert str(a.malignancy) in readers and frame["nodule_id"].iloc[i] > 0
     _, header = read_nrrd(tmp_path / data.manifest["full"].iloc[0])
     assert header["spacing"] == pytest.approx((scan.pixel_spacing,) * 2)
     skipped = pd.read_csv(tmp_path / "skipped.csv")

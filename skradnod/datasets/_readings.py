@@ -20,7 +20,10 @@ import pandas as pd
 from . import _nodules, _render
 from ._contours import RATINGS, connect, read_contours
 
-__all__ = ["RATINGS", "lidc_nodules", "read_lidc_readings", "stratified_subset"]
+__all__ = [
+    "RATINGS", "lidc_nodules", "read_lidc_readings", "reader_table",
+    "stratified_subset", "with_reader_table",
+]
 
 LEVELS = ("annotation", "nodule")
 _MAX_SEED = 2**32 - 1
@@ -108,6 +111,58 @@ def lidc_nodules(*, label="median", min_readers=1):
     :func:`make_lidc_cohort` for the columns. A copy: callers may modify it.
     """
     return _nodules.relabel(_lidc_nodules(), label, int(min_readers))
+
+
+def reader_table(annotation_ids):
+    """Each reading's nodule and every reader's malignancy rating of that nodule.
+
+    The reader table of a per-reading data set (``level="annotation"``): what
+    :func:`~skradnod.evaluation.reader_agreement` compares one reader with.
+
+    Parameters
+    ----------
+    annotation_ids : array-like of int
+        Readings of the LIDC-IDRI annotation database.
+
+    Returns
+    -------
+    table : DataFrame
+        In the order of ``annotation_ids``: ``nodule_id`` (the ids of
+        :func:`lidc_nodules`) and ``malignancy_readers`` (the ratings of every
+        reading of the nodule, ``;``-separated in annotation order, e.g.
+        ``"3;4;4"``; the reading's own rating is one of them).
+
+    Raises
+    ------
+    KeyError
+        If an id is not a reading of the database.
+    """
+    nodules = _lidc_nodules()
+    by_reading = {
+        int(a): (nodule_id, readers)
+        for nodule_id, ids, readers in zip(
+            nodules["nodule_id"], nodules["annotation_ids"],
+            nodules["malignancy_readers"],
+        )
+        for a in ids.split(";")
+    }
+    unknown = [int(a) for a in annotation_ids if int(a) not in by_reading]
+    if unknown:
+        raise KeyError(
+            f"annotation_id(s) {unknown[:5]} are not readings of the LIDC-IDRI "
+            "annotation database."
+        )
+    rows = [by_reading[int(a)] for a in annotation_ids]
+    return pd.DataFrame(rows, columns=["nodule_id", "malignancy_readers"])
+
+
+def with_reader_table(manifest):
+    """``manifest`` (one row per reading) with :func:`reader_table`'s columns."""
+    readers = reader_table(manifest["annotation_id"])
+    manifest = manifest.copy()
+    manifest["nodule_id"] = readers["nodule_id"].to_numpy()
+    manifest["malignancy_readers"] = readers["malignancy_readers"].to_numpy()
+    return manifest
 
 
 @lru_cache(maxsize=1)

@@ -8,11 +8,19 @@ from ._calibration_display import (
 from ._confidence_display import ConfidenceDisplay
 from ._confusion_display import ConfusionMatrixDisplay
 from ._metrics import METRICS, expected_calibration_error, roc_auc_ovr, to_binary
+from ._ordinal import LITERATURE_METRICS, within_one_accuracy
 from ._plots import (
     plot_calibration,
     plot_confidence,
     plot_confusion_matrix,
     plot_latent_tsne,
+)
+from ._readers import (
+    READER_METRICS,
+    ReaderAgreement,
+    fleiss_kappa,
+    parse_malignancy_readers,
+    reader_agreement,
 )
 from ._report import Report
 from ._tsne_display import LatentTSNEDisplay
@@ -23,7 +31,10 @@ from ._validation import (
 )
 
 __all__ = [
+    "LITERATURE_METRICS",
     "METRICS",
+    "READER_METRICS",
+    "ReaderAgreement",
     "ConfidenceDisplay",
     "ConfusionMatrixDisplay",
     "LatentTSNEDisplay",
@@ -35,10 +46,14 @@ __all__ = [
     "cross_validate_report",
     "report_from_predictions",
     "expected_calibration_error",
+    "fleiss_kappa",
+    "parse_malignancy_readers",
     "plot_calibration",
     "plot_confidence",
     "plot_confusion_matrix",
     "plot_latent_tsne",
+    "reader_agreement",
     "roc_auc_ovr",
     "to_binary",
+    "within_one_accuracy",
 ]

@@ -66,12 +66,18 @@ def _bootstrap_ci(y, y_pred, proba, classes, groups, n_bootstrap, random_state, 
             None if proba is None else proba[idx],
             len(classes),
             n_bins,
+            classes,
         )
         for name in METRICS:
             values[name].append(sample[name])
+    return _percentile_ci(values)
+
+
+def _percentile_ci(values):
+    """95 % percentile intervals of each metric's resampled values (NaNs left out)."""
     ci = {}
-    for name in METRICS:
-        v = np.asarray(values[name], dtype=float)
+    for name, draws in values.items():
+        v = np.asarray(draws, dtype=float)
         v = v[~np.isnan(v)]
         ci[name] = (
             (float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5)))

@@ -1,4 +1,5 @@
-"""Metrics of the reports: the method's numbers, ROC AUC and calibration error."""
+"""Metrics of the reports: the method's numbers, ROC AUC, calibration error and
+the literature's ordinal and score-3 metrics (:mod:`._ordinal`)."""
 
 import warnings
 
@@ -12,6 +13,8 @@ from sklearn.metrics import (
     precision_score,
     recall_score,
 )
+
+from ._ordinal import LITERATURE_METRICS, literature_metrics
 
 
 def to_binary(y):
@@ -80,12 +83,16 @@ METRICS = (
     "f1_macro",
     "roc_auc",
     "ece",
+    *LITERATURE_METRICS,
 )
 """Names of the metrics in a :class:`Report`, in display order.
 
 ``precision`` and ``recall`` are support-weighted (the method's report columns);
 ``roc_auc`` is one-vs-rest, macro-averaged (binary: AUC of the positive class);
-``ece`` is the expected calibration error of the top-label confidence.
+``ece`` is the expected calibration error of the top-label confidence. Then the
+literature's metrics, :data:`LITERATURE_METRICS`: within-one accuracy, MAE and
+quadratic-weighted kappa of the ratings, and binary accuracy and AUC under the
+three readings of score 3 (NaN unless the classes are ratings 1-5).
 """
 
 
@@ -107,6 +114,9 @@ def _sk_metrics(y_true, y_pred, proba, classes, n_bins):
         out["ece"] = expected_calibration_error(
             y_true, proba, classes=classes, n_bins=n_bins
         )
+    out.update(
+        literature_metrics(y_true, y_pred, proba, classes, auc=_binary_auc)
+    )
     return {k: float(v) for k, v in out.items()}
 
 
@@ -230,8 +240,12 @@ def _ece_from_bins(count, mean_confidence, accuracy):
     return float(np.sum(count[filled] * gap) / count.sum())
 
 
-def _fast_metrics(true_idx, pred_idx, proba, n_classes, n_bins):
-    """METRICS from class indices, matching :func:`_sk_metrics` (for the bootstrap)."""
+def _fast_metrics(true_idx, pred_idx, proba, n_classes, n_bins, classes=None):
+    """METRICS from class indices, matching :func:`_sk_metrics` (for the bootstrap).
+
+    ``classes`` are the labels of the indices (default: the indices themselves);
+    the literature's metrics need them to be ratings 1-5.
+    """
     n = len(true_idx)
     cm = np.bincount(
         true_idx * n_classes + pred_idx, minlength=n_classes * n_classes
@@ -257,9 +271,16 @@ def _fast_metrics(true_idx, pred_idx, proba, n_classes, n_bins):
     }
     if proba is not None:
         # The class indices are the labels of the columns 0 .. n_classes - 1.
-        classes = np.arange(n_classes)
-        out["roc_auc"] = roc_auc_ovr(true_idx, proba, classes)
+        indices = np.arange(n_classes)
+        out["roc_auc"] = roc_auc_ovr(true_idx, proba, indices)
         out["ece"] = expected_calibration_error(
-            true_idx, proba, classes=classes, n_bins=n_bins
+            true_idx, proba, classes=indices, n_bins=n_bins
         )
+    values = np.arange(n_classes) if classes is None else np.asarray(classes)
+    out.update(
+        literature_metrics(
+            values[true_idx], values[pred_idx], proba, values, auc=_binary_auc,
+            cm=cm,
+        )
+    )
     return out

@@ -12,14 +12,23 @@ from ._presets import TABLES, TASKS
 __all__ = ["format_tables"]
 
 
+# Shown as they are (two decimals), not as percent: a mean error in rating
+# points and the kappas.
+_PLAIN = ("mae", "qwk", "fleiss_kappa")
+
+
 def _cell(result, metric):
     value = result.get(metric)
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "n/a"
     low, high = result.get(f"{metric}_ci_low"), result.get(f"{metric}_ci_high")
+    scale, digits = (1, 2) if metric in _PLAIN else (100, 1)
     if low is None or np.isnan(low):
-        return f"{100 * value:.1f}"
-    return f"{100 * value:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
+        return f"{scale * value:.{digits}f}"
+    return (
+        f"{scale * value:.{digits}f} [{scale * low:.{digits}f}, "
+        f"{scale * high:.{digits}f}]"
+    )
 
 
 def _status_cell(result):
@@ -98,6 +107,95 @@ def _other_metrics_table(results):
     return "\n".join(lines) + "\n"
 
 
+# The literature's columns: (metric, heading); "-" where a row has none.
+_LITERATURE_COLUMNS = (
+    ("accuracy", "5-class accuracy"),
+    ("within_one", "Within ±1"),
+    ("mae", "MAE"),
+    ("qwk", "QWK"),
+    ("benign_accuracy", "Binary acc. (3 benign)"),
+    ("benign_auc", "AUC (3 benign)"),
+    ("excluded_accuracy", "Binary acc. (3 excluded)"),
+    ("excluded_auc", "AUC (3 excluded)"),
+    ("three_class_accuracy", "3-class acc."),
+)
+
+
+def _flat(agreement):
+    """A reader agreement's ``to_dict()`` as a results record (for ``_cell``)."""
+    record = dict(agreement["metrics"])
+    for metric, (low, high) in agreement["ci95"].items():
+        record.update({f"{metric}_ci_low": low, f"{metric}_ci_high": high})
+    return record
+
+
+def _literature_table(results, radiologists=None):
+    """The 5-class rows in the literature's metrics, with the radiologists' row."""
+    rows = results[(results["status"] == "ok") & (results["task"] == "5class")]
+    if rows.empty and radiologists is None:
+        return ""
+    lines = [
+        "| Table | Model | " + " | ".join(h for _, h in _LITERATURE_COLUMNS) + " |",
+        "|" + "|".join(["---"] * (len(_LITERATURE_COLUMNS) + 2)) + "|",
+    ]
+    for _, r in rows.iterrows():
+        r = r.to_dict()
+        cells = [_cell(r, m) for m, _ in _LITERATURE_COLUMNS]
+        lines.append(f"| {r['table']} | {r['title']} | " + " | ".join(cells) + " |")
+    if radiologists is not None:
+        r = _flat(radiologists)
+        cells = [
+            _cell(r, m) if m in r else "-" for m, _ in _LITERATURE_COLUMNS
+        ]
+        lines.append(
+            "| reference | Radiologists (one reader vs the others' median) | "
+            + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _literature_section(results, radiologists):
+    table = _literature_table(results, radiologists)
+    if not table:
+        return []
+    lines = [
+        "## Literature metrics",
+        "",
+        "The 5-class models in the numbers papers on LIDC-IDRI report: within-one "
+        "accuracy, mean absolute error (rating points) and quadratic-weighted "
+        "kappa of the ratings; binary accuracy and AUC with score 3 counted "
+        "benign (the thesis's) or left out (true score 3 dropped, most binary "
+        "results in the literature), P(malignant) = P(4) + P(5), malignant when "
+        "at least 0.5; and the 3-class accuracy of benign (1-2) / "
+        "indeterminate (3) / malignant (4-5), the group of largest summed "
+        "probability. Percent (MAE and QWK as they are) with 95 % intervals.",
+        "",
+        table,
+    ]
+    if radiologists is not None:
+        lines += [_radiologists_text(radiologists), ""]
+    return lines
+
+
+def _radiologists_text(agreement):
+    r = _flat(agreement)
+    sizes = ", ".join(
+        f"{k} for {count}" for k, count in agreement["readers_per_nodule"].items()
+    )
+    patients = agreement["n_patients"]
+    return (
+        "The radiologists' row is a reference, not a model: each of the "
+        f"{agreement['n_readings']} readings of the {agreement['n_nodules']} "
+        "nodules read by two or more radiologists"
+        + (f" ({patients} patients)" if patients else "")
+        + f" against the {agreement['rule']} (readers per nodule: {sizes}); "
+        "Fleiss' kappa "
+        f"over those nodules {_cell(r, 'fleiss_kappa')}. A model scored against "
+        "a radiologist's rating is doing as well as another radiologist when it "
+        "reaches this row."
+    )
+
+
 def _write_markdown(path, results, context):
     lines = [
         "# skradnod results",
@@ -117,6 +215,7 @@ def _write_markdown(path, results, context):
         "calibration error (ECE, lower is better), percent with 95 % intervals.",
         "",
         _other_metrics_table(results),
+        *_literature_section(results, context.get("radiologists")),
     ]
     not_run = results[results["status"] != "ok"]
     if not not_run.empty:

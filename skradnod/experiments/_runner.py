@@ -14,7 +14,13 @@ from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
 from ..datasets import RATINGS
-from ..evaluation import METRICS, binary_report, cross_validate_report, to_binary
+from ..evaluation import (
+    METRICS,
+    binary_report,
+    cross_validate_report,
+    reader_agreement,
+    to_binary,
+)
 from ..evaluation._report import _jsonable
 from ..model_selection import UngroupedSplitWarning
 from ..utils import resolve_device
@@ -144,13 +150,19 @@ def run_experiments(
         ``<metric>_ci_low`` / ``<metric>_ci_high``, ``fit_time`` (mean seconds
         per fold), ``wall_time``, ``n_samples``, ``used`` (the settings),
         ``description`` and ``figures``. A failing row is reported, not raised;
-        the others still run.
+        the others still run. When the data carry the readers' ratings (a
+        ``malignancy_readers`` column: the built-in cohort, ``make-pairs
+        --lidc`` output), ``results.attrs["radiologists"]`` holds their
+        :func:`~skradnod.evaluation.reader_agreement` (else None), the
+        reference row of ``results.md`` and the ``context.radiologists`` of
+        ``results.json``.
 
     Raises
     ------
     ValueError
-        For an unknown row, task, preset or device, or ``device="cuda"`` without
-        a GPU.
+        For an unknown row, task, preset or device, ``device="cuda"`` without
+        a GPU, or a ``malignancy_readers`` column whose rows of one nodule
+        disagree.
 
     Examples
     --------
@@ -175,6 +187,8 @@ def run_experiments(
     n_bootstrap = settings["n_bootstrap"] if n_bootstrap is None else n_bootstrap
     params = _check_row_params(params)
     groups = getattr(data, "groups", None)
+    # Before any row trains, so that a bad reader table fails at once.
+    radiologists = _radiologists(data, n_bootstrap, random_state)
     out = None if out_dir is None else Path(out_dir)
     if out is not None:
         (out / "figures").mkdir(parents=True, exist_ok=True)
@@ -194,6 +208,13 @@ def run_experiments(
         "samples" + (f" from {n_patients} patients" if n_patients else "")
         + f", {cv}-fold CV, preset {preset_name!r}, device {device}."
     )
+    if radiologists is not None:
+        m = radiologists.metrics
+        say(
+            f"Radiologists (reference, {radiologists.n_readings} readings): exact "
+            f"{m['accuracy']:.3f}, within one {m['within_one']:.3f}, binary "
+            f"{m['benign_accuracy']:.3f}, Fleiss' kappa {m['fleiss_kappa']:.2f}."
+        )
     options = {
         "preset": preset, "cv": cv, "device": device, "n_bootstrap": n_bootstrap,
         "random_state": random_state, "n_jobs": n_jobs, "verbose": verbose,
@@ -213,6 +234,8 @@ def run_experiments(
         context = _context(
             data, cv, groups, preset_name, device, wall, n_bootstrap, n_patients
         )
+        if radiologists is not None:
+            context["radiologists"] = radiologists.to_dict()
         _write_markdown(out / "results.md", results, context)
         _write_json(out / "results.json", results, reports, context, settings)
 
@@ -222,7 +245,24 @@ def run_experiments(
     )
     write_results(records, reports)
     say(f"Done in {time.perf_counter() - start:.0f} s.")
-    return pd.DataFrame.from_records(records)
+    results = pd.DataFrame.from_records(records)
+    results.attrs["radiologists"] = radiologists
+    return results
+
+
+def _radiologists(data, n_bootstrap, random_state):
+    """The readers' agreement when the data carry ``malignancy_readers``, else None."""
+    frame = data.frame
+    if "malignancy_readers" not in frame.columns:
+        return None
+    return reader_agreement(
+        frame["malignancy_readers"],
+        nodules=frame["nodule_id"] if "nodule_id" in frame.columns else None,
+        groups=getattr(data, "groups", None),
+        ids=frame.index,
+        n_bootstrap=n_bootstrap,
+        random_state=random_state,
+    )
 
 
 def _check_row_params(params):

@@ -1,0 +1,85 @@
+"""benchmarks/bench_learning.py on data it never saw, in its quick configuration."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skradnod.io import write_nrrd
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_learning.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_learning", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _folder(root, *, readers=True, patients=True):
+    """12 tiny pairs, malignancy 1-5; optionally readers' ratings and patients."""
+    (root / "full").mkdir(parents=True)
+    (root / "nodule").mkdir()
+    labels = [1, 2, 3, 3, 4, 5] * 2
+    rows = []
+    for i, label in enumerate(labels):
+        write_nrrd(root / "full" / f"s{i}.nrrd", np.full((16, 16), i, np.int16))
+        write_nrrd(root / "nodule" / f"s{i}.nrrd", np.full((8, 8), i, np.int16))
+        row = {"id": f"s{i}", "full": f"full/s{i}.nrrd",
+               "nodule": f"nodule/s{i}.nrrd", "malignancy": label}
+        if patients:
+            row["patient_id"] = f"p{i}"
+        if readers:
+            # each nodule read twice: the label and one point above (capped)
+            row["malignancy_readers"] = f"{label};{min(label + 1, 5)}"
+        rows.append(row)
+    pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
+    return root
+
+
+def _run(bench, tmp_path, *extra):
+    out = tmp_path / "results"
+    assert bench.main([*extra, "--folds", "2", "--rows", "majority",
+                       "semantic_oracle", "--n-bootstrap", "10", "--n-jobs", "1",
+                       "--results", str(out), "--name", "t"]) == 0
+    return (out / "t.md").read_text(), json.loads((out / "t.json").read_text())
+
+
+def test_any_data_folder_runs_and_the_table_names_it(bench, tmp_path):
+    folder = _folder(tmp_path / "mine")
+    text, record = _run(bench, tmp_path, "--data", str(folder))
+    assert f"load_nodule_dataset('{folder}'): 12 samples of 12 patients" in text
+    # no rating columns: the oracle cannot run, and says why
+    assert "Rows skipped: semantic_oracle (the data has no column(s)" in text
+    assert [r["row"] for r in record["results"]] == ["majority"]
+    majority = record["results"][0]["metrics"]
+    # always 3 (4 of 12): within one of 2, 3, 3, 4 -> 8 of 12; MAE (2+1+1+2)*2/12
+    assert majority["accuracy"] == pytest.approx(4 / 12)
+    assert majority["within_one"] == pytest.approx(8 / 12)
+    assert majority["mae"] == pytest.approx(1.0)
+    assert "| within ±1 | MAE | QWK |" in text
+    # each reading against the other's: 1v2, 2v1, 2v3, ...: all within one,
+    # exact only for the two nodules rated 5;5 (4 of the 24 readings)
+    reference = record["radiologists"]
+    assert reference["n_readings"] == 24
+    assert reference["metrics"]["accuracy"] == pytest.approx(4 / 24)
+    assert reference["metrics"]["within_one"] == 1.0
+    assert "| radiologists (reference) |" in text
+
+
+def test_without_readers_or_patients_the_table_says_so(bench, tmp_path):
+    folder = _folder(tmp_path / "bare", readers=False, patients=False)
+    text, record = _run(bench, tmp_path, "--data", str(folder))
+    assert "no patient ids: folds not grouped by patient" in text
+    assert "radiologists" not in text and record["radiologists"] is None
+
+
+def test_data_excludes_the_cohort_options(bench, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--data", str(tmp_path), "--level", "nodule"])
+    assert "--data reads its folder as it is" in capsys.readouterr().err
