@@ -73,3 +73,27 @@ def test_results_are_written_before_figures(tmp_path, monkeypatch, capsys):
     rows = json.loads((out / "results.json").read_text())["rows"]
     assert [r["key"] for r in rows] == ["nodule/majority"]  # ... after the row
     assert "Majority" in (out / "results.md").read_text()
+
+
+def test_reproduce_exits_1_when_every_row_failed(tmp_path, monkeypatch, capsys):
+    """A run that measured nothing is not a success (it exited 0 before)."""
+    from skradnod.cli import main
+    from skradnod.datasets import make_lidc_cohort
+    from skradnod.models import NoduleCNNClassifier
+
+    make_lidc_cohort(tmp_path / "cohort", n_samples=20, lazy=True)
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("planted failure")
+
+    monkeypatch.setattr(NoduleCNNClassifier, "fit", broken)
+    out = tmp_path / "res"
+    argv = ["reproduce", str(tmp_path / "cohort"), "--task", "binary",
+            "--preset", "quick", "--cv", "2", "--out", str(out), "--quiet",
+            "--lazy", "--rows"]
+    assert main([*argv, "nodule/basic_cnn"]) == 1
+    assert "every row failed" in capsys.readouterr().err
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert [r["status"] for r in rows] == ["failed"]
+    # One row that worked is a (partial) success, as before.
+    assert main([*argv, "nodule/majority,nodule/basic_cnn"]) == 0

@@ -230,4 +230,12 @@ def _reproduce(args, stream):
             verbose=not args.quiet,
         )
     _print_results(results, out, time.perf_counter() - start, stream)
+    if len(results) and (results["status"] == "failed").all():
+        # Not a success: nothing was measured (errors/ holds the tracebacks).
+        print(
+            f"skradnod reproduce: error: every row failed ({len(results)}); see "
+            f"{out / 'errors'} and the messages in {out / 'results.md'}.",
+            file=sys.stderr,
+        )
+        return 1
     return 0
