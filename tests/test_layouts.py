@@ -289,7 +289,7 @@ def test_allow_outside_is_reported(tmp_path, capsys):
 
     root, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
     _write(root, "full-nodule+labels.csv",
-           pairs={f"p{i}": (1 + i % 2, f"P{i}") for i in range(8)})
+           pairs={f"p{i}": (1 if i % 2 else 5, f"P{i}") for i in range(8)})
     write_nrrd(elsewhere / "x.nrrd", np.full((30, 40), 7, np.int16))
     manifest = infer_manifest(root)
     manifest.loc[0, "nodule"] = "../elsewhere/x.nrrd"
@@ -301,6 +301,8 @@ def test_allow_outside_is_reported(tmp_path, capsys):
     assert "1 file(s) read from outside" in capsys.readouterr().err
     context = json.loads((out / "results.json").read_text())["context"]
     assert "1 file(s) read from outside the data folder" in context["data"]
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert {r["status"] for r in rows} == {"ok"}
     assert "outside the data folder" in (out / "results.md").read_text()
 
 
