@@ -16,15 +16,25 @@ otherwise read from ``manifest.csv``:
 ``<label>`` is a class folder ``1`` to ``5``. ``labels.csv`` has columns ``name``
 and ``malignancy``, optionally ``patient_id`` and any others (carried into the
 manifest); with class folders it is optional and, if present, must agree with
-them. Every ``.nrrd`` file must belong to a pair and every pair must have a
-label: otherwise one error lists all the problems. Hidden files and folders
-(names starting with ``.``, such as macOS's ``._*`` AppleDouble files) are not
-part of any layout.
+them. Every ``.nrrd`` file where a layout looks for pairs must belong to a
+pair and every pair must have a label: otherwise one error lists all the
+problems. A folder that two layouts could read (``full/`` and ``nodule/``
+beside class folders or beside ``*_full.nrrd`` files) is an error naming both
+readings.
+
+NRRD files (``.nrrd``, ``.nhdr``) anywhere else under the root, in sub-folders
+the layout does not read, for instance, are not read, and one
+:class:`UnusedFilesWarning` lists them (paths relative to the root) with the
+reason. Hidden files (names starting with ``.``, such as macOS's ``._*``
+AppleDouble files) are never taken as pairs and are listed in that warning;
+hidden folders (``.git``, ``.Trash``, ``.ipynb_checkpoints``) are not looked
+into at all.
 """
 
 import csv
 import io
 import os
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -32,7 +42,7 @@ from pandas._libs.parsers import STR_NA_VALUES
 
 _DEFAULT_NA = sorted(STR_NA_VALUES)
 
-__all__ = ["LABELS_NAME", "infer_manifest", "read_table"]
+__all__ = ["LABELS_NAME", "UnusedFilesWarning", "infer_manifest", "read_table"]
 
 LABELS_NAME = "labels.csv"
 CLASSES = ("1", "2", "3", "4", "5")
@@ -42,6 +52,40 @@ _SHOWN = 10
 # "0007", "NA" stays "NA"), never converted to numbers or missing values, so ids
 # round-trip and patients "007" and "7" stay two groups.
 ID_COLUMNS = ("id", "name", "patient_id")
+# Where each layout reads its pairs, for the messages.
+_PATTERNS = {
+    "class-folders": "<label>/<name>_full.nrrd and <label>/<name>_nodule.nrrd",
+    "full-nodule-class-folders":
+        "full/<label>/<name>.nrrd and nodule/<label>/<name>.nrrd",
+    "suffixes+labels.csv": "<name>_full.nrrd and <name>_nodule.nrrd at the top",
+    "full-nodule+labels.csv": "full/<name>.nrrd and nodule/<name>.nrrd",
+}
+_NRRD_SUFFIXES = (".nrrd", ".nhdr")
+
+
+class UnusedFilesWarning(UserWarning):
+    """A folder layout found NRRD files that it does not read.
+
+    Issued once by :func:`infer_manifest` (and so by
+    :func:`~skradnod.io.load_nodule_dataset` on a folder without
+    ``manifest.csv``), listing the files and why each is not read.
+
+    Parameters
+    ----------
+    message : str
+        The warning's text.
+    files : dict of str to str
+        Each unused file's path relative to the data set folder, and the reason.
+
+    Attributes
+    ----------
+    files : dict of str to str
+        As given: every unused file, also those the message leaves out.
+    """
+
+    def __init__(self, message, files=None):
+        super().__init__(message)
+        self.files = dict(files or {})
 
 
 def read_table(path):
@@ -49,10 +93,13 @@ def read_table(path):
 
     pandas infers each column's type; for the columns of :data:`ID_COLUMNS`
     that would turn ``0001`` into ``1`` and merge patients ``007`` and ``7``.
-    Only those columns keep their text verbatim (an empty cell is ``""``); the
-    others are parsed as usual. A file that is empty, has a header but no rows,
-    is not UTF-8 text, or has a row with more or fewer cells than its header
-    raises a ``ValueError`` naming the file (and the line).
+    Those columns keep their text verbatim (an empty cell is ``""``); other
+    columns named ``*_id`` (``nodule_id``, ``scan_id``) are integers where
+    every cell is written as its integer (``7``, not ``007`` or ``7.0``) and
+    text exactly as written otherwise; the rest are parsed as usual. A file
+    that is empty, has a header but no rows, is not UTF-8 text, or has a row
+    with more or fewer cells than its header raises a ``ValueError`` naming
+    the file (and the line).
     """
     path = Path(path)
     name = os.fspath(path)
@@ -78,7 +125,9 @@ def read_table(path):
                 f"{len(rows[0])} ({', '.join(rows[0])})."
             )
     # The readers' ratings ("3;4;4") are text too: "4" alone would be a number.
-    ids = [c for c in rows[0] if c in (*ID_COLUMNS, "malignancy_readers")]
+    # Other ids (nodule_id, scan_id, ...) are read as text first, below.
+    ids = [c for c in rows[0]
+           if c in (*ID_COLUMNS, "malignancy_readers") or c.endswith("_id")]
     others = [c for c in rows[0] if c not in ids]
     try:
         table = pd.read_csv(
@@ -91,6 +140,12 @@ def read_table(path):
         )
     except (pd.errors.ParserError, ValueError) as exc:
         raise ValueError(f"Cannot read {name!r} as a CSV table: {exc}") from None
+    for column in ids:
+        # A nodule_id column is numbers only if every cell is written as its
+        # number: "007" beside "7" would otherwise be one nodule.
+        if (column not in (*ID_COLUMNS, "malignancy_readers")
+                and table[column].str.fullmatch(r"-?(0|[1-9][0-9]{0,17})").all()):
+            table[column] = table[column].astype("int64")
     return table
 
 
@@ -150,10 +205,44 @@ def _scan_plain(folder, kind, label, found, root):
         found.setdefault(file.stem, []).append((kind, rel, label))
 
 
+def _check_one_reading(root):
+    """Refuse a folder that two layouts could read.
+
+    ``full/`` and ``nodule/`` win over class folders and ``*_full.nrrd`` files
+    at the top, so pairs of the other reading were dropped without a word.
+    (Class folders beside ``*_full.nrrd`` files at the top are reported as
+    files outside a class folder.)
+    """
+    if not ((root / "full").is_dir() and (root / "nodule").is_dir()):
+        return
+    classes = any(_subfolders(root / "full")) or any(_subfolders(root / "nodule"))
+    readings = [
+        f"{'full-nodule-class-folders' if classes else 'full-nodule+labels.csv'} "
+        "(full/ and nodule/)"
+    ]
+    filled = [p.name + "/" for p in _subfolders(root)
+              if p.name in CLASSES and _nrrd_files(p)]
+    if filled:
+        readings.append(f"class-folders ({', '.join(filled)})")
+    tops = [f.name for f in _nrrd_files(root)
+            if f.stem.endswith(tuple(_SUFFIXES.values()))]
+    if tops:
+        readings.append(f"suffixes+labels.csv ({len(tops)} file(s) such as "
+                        f"{tops[0]} at the top)")
+    if len(readings) > 1:
+        raise ValueError(
+            f"Data set folder {os.fspath(root)!r} (no manifest.csv) can be read "
+            f"{len(readings)} ways: as {', or as '.join(readings)}. Keep one "
+            "layout in the folder, or write a manifest.csv listing the pairs to "
+            "use."
+        )
+
+
 def _detect(root, problems):
     """Find the layout; return ``(layout, found)``, ``found[name] = [(kind,
     relative path, class or None)]``."""
     found = {}
+    _check_one_reading(root)
     if (root / "full").is_dir() and (root / "nodule").is_dir():
         classes = any(_subfolders(root / "full")) or any(_subfolders(root / "nodule"))
         for kind in ("full", "nodule"):
@@ -242,6 +331,60 @@ def _pair_rows(found, labels, problems):
     return rows
 
 
+def _nrrd_tree(root):
+    """Every NRRD file under ``root``, relative to it: hidden files included,
+    hidden folders not entered, links followed once."""
+    seen, files = set(), []
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a link back up the tree
+            subfolders[:] = []
+            continue
+        seen.add(real)
+        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+        files += [Path(folder, n).relative_to(root).as_posix() for n in names
+                  if n.lower().endswith(_NRRD_SUFFIXES)]
+    return sorted(files)
+
+
+def _unused_reason(rel, layout):
+    name = rel.rsplit("/", 1)[-1]
+    if name.startswith("."):
+        return ("hidden files, such as macOS's ._* AppleDouble files, are not "
+                "images")
+    if name.lower().endswith(".nhdr"):
+        return "folder layouts pair .nrrd files only, not detached .nhdr headers"
+    return f"layout {layout} reads only {_PATTERNS[layout]}"
+
+
+def _warn_unused(root, layout, rows):
+    """One :class:`UnusedFilesWarning` for the NRRD files no row uses."""
+    used = {row[kind] for row in rows for kind in ("full", "nodule")}
+    unused = {rel: _unused_reason(rel, layout) for rel in _nrrd_tree(root)
+              if rel not in used}
+    if not unused:
+        return unused
+    by_reason = {}
+    for rel, reason in unused.items():
+        by_reason.setdefault(reason, []).append(rel)
+    parts = []
+    for reason, files in by_reason.items():
+        more = (f" and {len(files) - _SHOWN} more" if len(files) > _SHOWN
+                else "")
+        parts.append(f"{', '.join(files[:_SHOWN])}{more} ({reason})")
+    warnings.warn(
+        UnusedFilesWarning(
+            f"Data set folder {os.fspath(root)!r} (layout {layout}): "
+            f"{len(unused)} NRRD file(s) not read: {'; '.join(parts)}. To read "
+            "them, move them where the layout reads pairs, or write a "
+            "manifest.csv (skradnod make-manifest writes the inferred one).",
+            unused,
+        ),
+        stacklevel=3,
+    )
+    return unused
+
+
 def infer_manifest(root):
     """Infer the manifest of a folder of NRRD pairs that has no ``manifest.csv``.
 
@@ -258,7 +401,9 @@ def infer_manifest(root):
         Columns ``id`` (the pair's name), ``full``, ``nodule`` (paths relative
         to ``root``), ``malignancy``, and ``patient_id`` and other columns of
         ``labels.csv`` when there is one; sorted by id.
-        ``manifest.attrs["layout"]`` names the layout found.
+        ``manifest.attrs["layout"]`` names the layout found;
+        ``manifest.attrs["unused"]`` maps each NRRD file under ``root`` that
+        no row uses (relative path) to the reason.
 
     Raises
     ------
@@ -266,7 +411,15 @@ def infer_manifest(root):
         If ``root`` is not a folder, or holds no layout it recognises.
     ValueError
         Listing every unpaired file, file outside a class folder, unknown class
-        folder and pair without a label (the first 10, and the count).
+        folder and pair without a label (the first 10, and the count); or
+        naming both layouts when two could read the folder.
+
+    Warns
+    -----
+    UnusedFilesWarning
+        Once, listing the NRRD files under ``root`` that no pair uses (in
+        sub-folders the layout does not read, hidden files such as ``._*``,
+        ``.nhdr`` headers) and why.
 
     Examples
     --------
@@ -315,4 +468,5 @@ def infer_manifest(root):
         )
     manifest = pd.DataFrame(rows)
     manifest.attrs["layout"] = layout
+    manifest.attrs["unused"] = _warn_unused(root, layout, rows)
     return manifest

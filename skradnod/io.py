@@ -9,13 +9,14 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
-from ._layouts import LABELS_NAME, infer_manifest, read_table
+from ._layouts import LABELS_NAME, UnusedFilesWarning, infer_manifest, read_table
 from ._nrrd import read_nrrd, write_nrrd
 from .utils import LazyImageBatch, check_image_batch, stack_images
 from .utils._batch import ImageStepMixin, frame_ids, load_image
 
 __all__ = [
     "NrrdLoader",
+    "UnusedFilesWarning",
     "infer_manifest",
     "load_nodule_dataset",
     "read_nrrd",

@@ -220,3 +220,21 @@ def test_nodule_level_cohort_and_reproduce(tmp_path, capsys):
     assert majority["accuracy"] == pytest.approx(_majority_share(binary))
     assert main(["make-cohort", str(tmp_path / "x"), "--min-readers", "3"]) == 2
     assert "apply to level='nodule'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["file", "under-a-file"])
+def test_skradnod_data_that_is_no_folder_is_one_line_naming_it(
+    tmp_path, monkeypatch, capsys, kind
+):
+    # main printed "[Errno 17] File exists: ..." without saying where the path
+    # came from.
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    home = afile if kind == "file" else afile / "sub"
+    monkeypatch.setenv("SKRADNOD_DATA", str(home))
+    assert main(["demo", "--quick", "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"skradnod demo: error: SKRADNOD_DATA={str(home)!r}")
+    assert err.count("\n") == 1
+    assert "not a folder" in err if kind == "file" else "cannot create" in err
+    assert not (tmp_path / "out" / "results.json").exists()

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skradnod._layouts import infer_manifest
+from skradnod._layouts import UnusedFilesWarning, infer_manifest
 from skradnod.cli import main
 from skradnod.io import load_nodule_dataset, write_nrrd
 
@@ -260,6 +260,8 @@ def test_manifest_paths_outside_the_folder_are_refused(tmp_path, kind, capsys):
     _write(root, "full-nodule+labels.csv")
     write_nrrd(elsewhere / "secret.nrrd", np.full((30, 40), 7, np.int16))
     target = elsewhere / "secret.nrrd"
+    # Inferred before the link is made (the layout would list it as unused).
+    manifest = infer_manifest(root)
     if kind == "dotdot":
         rel = "../elsewhere/secret.nrrd"
     elif kind == "absolute":
@@ -267,7 +269,6 @@ def test_manifest_paths_outside_the_folder_are_refused(tmp_path, kind, capsys):
     else:
         (root / "link.nrrd").symlink_to(target)
         rel = "link.nrrd"
-    manifest = infer_manifest(root)
     manifest.loc[0, "nodule"] = rel
     manifest.to_csv(root / "manifest.csv", index=False)
     first = manifest.loc[0, "id"]
@@ -311,5 +312,117 @@ def test_macos_appledouble_files_are_not_pairs(tmp_path):
     for name in PAIRS:
         for kind in ("full", "nodule"):
             (tmp_path / f"._{name}_{kind}.nrrd").write_bytes(b"\x00\x05\x16\x07")
-    data = load_nodule_dataset(tmp_path)
+    # A hidden folder (a git checkout, the Trash) is not looked into.
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "x_full.nrrd").write_bytes(b"not an image")
+    with pytest.warns(UnusedFilesWarning) as caught:
+        data = load_nodule_dataset(tmp_path)
     assert sorted(data.ids) == sorted(PAIRS)
+    # Not taken as pairs, and not dropped silently either: listed as hidden.
+    assert len(caught) == 1
+    hidden = {f"._{n}_{k}.nrrd" for n in PAIRS for k in ("full", "nodule")}
+    assert set(caught[0].message.files) == hidden
+    assert "hidden files" in str(caught[0].message)
+
+
+def _small_pair(root, full, nodule, value=0):
+    write_nrrd(root / full, np.full((16, 16), value, np.int16))
+    write_nrrd(root / nodule, np.full((8, 8), value, np.int16))
+
+
+@pytest.mark.parametrize(
+    "layout, nested",
+    [
+        ("class-folders", ["2/sub/b_full.nrrd", "2/sub/b_nodule.nrrd",
+                           "3/deep/er/c_full.nrrd", "3/deep/er/c_nodule.nrrd"]),
+        ("suffixes+labels.csv", ["sub/b_full.nrrd", "sub/b_nodule.nrrd",
+                                 "full/c.nrrd"]),
+        ("full-nodule-class-folders", ["full/1/s/b.nrrd", "nodule/1/s/b.nrrd",
+                                       "stray.nrrd"]),
+        ("full-nodule+labels.csv", ["extra/b.nrrd", "x.nrrd"]),
+    ],
+)
+def test_files_a_layout_does_not_read_are_listed_in_one_warning(
+    tmp_path, layout, nested
+):
+    # main read 1 of 3 pairs (class folders) without a word.
+    first = {
+        "class-folders": ("2/a_full.nrrd", "2/a_nodule.nrrd"),
+        "suffixes+labels.csv": ("a_full.nrrd", "a_nodule.nrrd"),
+        "full-nodule-class-folders": ("full/1/a.nrrd", "nodule/1/a.nrrd"),
+        "full-nodule+labels.csv": ("full/a.nrrd", "nodule/a.nrrd"),
+    }[layout]
+    _small_pair(tmp_path, *first)
+    for rel in nested:
+        write_nrrd(tmp_path / rel, np.zeros((8, 8), np.int16))
+    # A detached header: not paired by a layout, listed too.
+    (tmp_path / "notes.nhdr").write_text("NRRD0004\n")
+    if "labels.csv" in layout:
+        (tmp_path / "labels.csv").write_text("name,malignancy\na,2\n")
+    with pytest.warns(UnusedFilesWarning) as caught:
+        manifest = infer_manifest(tmp_path)
+    assert manifest.attrs["layout"] == layout
+    assert manifest["id"].tolist() == ["a"]
+    assert len(caught) == 1
+    files = caught[0].message.files
+    assert files == manifest.attrs["unused"]
+    assert sorted(files) == sorted([*nested, "notes.nhdr"])
+    message = str(caught[0].message)
+    assert all(rel in message for rel in files)
+    assert f"layout {layout} reads only" in message
+    assert ".nhdr headers" in files["notes.nhdr"]
+    assert str(tmp_path) not in "".join(files)  # relative to the root
+
+
+def test_a_layout_reading_every_file_warns_nothing(tmp_path, recwarn):
+    _write(tmp_path, "class-folders")
+    assert len(infer_manifest(tmp_path)) == len(PAIRS)
+    assert not [w for w in recwarn if w.category is UnusedFilesWarning]
+
+
+@pytest.mark.parametrize(
+    "other, files, reading",
+    [
+        ("class folders", ["2/b_full.nrrd", "2/b_nodule.nrrd"], "class-folders (2/)"),
+        ("suffixed files", ["b_full.nrrd", "b_nodule.nrrd"],
+         "suffixes+labels.csv (2 file(s) such as b_full.nrrd at the top)"),
+    ],
+)
+def test_two_readings_of_a_folder_are_an_error_naming_both(
+    tmp_path, other, files, reading
+):
+    # main read full/ and nodule/ and dropped the other pairs silently.
+    _small_pair(tmp_path, "full/a.nrrd", "nodule/a.nrrd")
+    _small_pair(tmp_path, *files)
+    (tmp_path / "labels.csv").write_text("name,malignancy\na,3\n")
+    with pytest.raises(ValueError, match="can be read 2 ways") as info:
+        load_nodule_dataset(tmp_path)
+    message = str(info.value)
+    assert "as full-nodule+labels.csv (full/ and nodule/)" in message
+    assert f"or as {reading}" in message
+    # Empty class folders beside full/ and nodule/ are no second reading.
+    for rel in files:
+        (tmp_path / rel).unlink()
+    assert load_nodule_dataset(tmp_path).ids.tolist() == ["a"]
+
+
+def test_cli_prints_the_unused_files_as_one_line(tmp_path, capsys):
+    _small_pair(tmp_path, "2/a_full.nrrd", "2/a_nodule.nrrd")
+    _small_pair(tmp_path, "2/old/b_full.nrrd", "2/old/b_nodule.nrrd")
+    assert main(["make-manifest", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("skradnod make-manifest: warning: ")
+    assert err.count("\n") == 1 and "2/old/b_full.nrrd, 2/old/b_nodule.nrrd" in err
+
+
+def test_id_columns_keep_their_text_when_it_is_not_a_plain_number(tmp_path):
+    # nodule_id "007" and "7" are two nodules (pandas read both as 7); a
+    # column of plain integers stays numbers.
+    _write(tmp_path, "suffixes+labels.csv")
+    manifest = infer_manifest(tmp_path)
+    manifest["nodule_id"] = ["007", "7", "7", "12"]
+    manifest["scan_id"] = ["12", "3", "-4", "0"]
+    manifest.to_csv(tmp_path / "manifest.csv", index=False)
+    frame = load_nodule_dataset(tmp_path).frame
+    assert frame["nodule_id"].tolist() == ["007", "7", "7", "12"]
+    assert frame["scan_id"].tolist() == [12, 3, -4, 0]

@@ -1,9 +1,32 @@
 """``skradnod make-cohort``, ``make-manifest`` and ``make-pairs``: data sets."""
 
+import sys
 import time
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 from ._common import UserError, _check_out_dir
+
+
+@contextmanager
+def unused_files_as_one_line(command):
+    """Print a folder layout's :class:`~skradnod._layouts.UnusedFilesWarning`
+    as one ``skradnod COMMAND: warning:`` line on stderr.
+
+    Python's own display adds the warning's source line; other warnings are
+    shown as they would have been.
+    """
+    from .._layouts import UnusedFilesWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnusedFilesWarning)
+        yield
+    for w in caught:
+        if issubclass(w.category, UnusedFilesWarning):
+            print(f"skradnod {command}: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 def _make_cohort(args, stream):
@@ -43,7 +66,8 @@ def _make_manifest(args, stream):
     if target.exists() and not args.force:
         raise UserError(f"{target} exists; pass --force to overwrite it.")
     try:
-        manifest = infer_manifest(args.dir)
+        with unused_files_as_one_line("make-manifest"):
+            manifest = infer_manifest(args.dir)
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from None
     write_manifest(manifest, args.dir)

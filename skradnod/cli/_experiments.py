@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ._common import DEMO_SIZES, UserError, _check_out_dir
+from ._data import unused_files_as_one_line
 
 
 def _demo_jobs(n_jobs, device):
@@ -207,9 +208,10 @@ def _reproduce(args, stream):
     out = _check_out_dir(args.out, "--out")
     start = time.perf_counter()
     try:
-        data = load_nodule_dataset(
-            args.data, lazy=args.lazy, allow_outside=args.allow_outside
-        )
+        with unused_files_as_one_line("reproduce"):
+            data = load_nodule_dataset(
+                args.data, lazy=args.lazy, allow_outside=args.allow_outside
+            )
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from None
     _check_cv_fits(args.cv, data)

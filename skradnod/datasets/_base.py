@@ -31,6 +31,15 @@ def get_data_home(data_home=None):
     data_home : str
         The path of the data folder.
 
+    Raises
+    ------
+    NotADirectoryError
+        If the path names a file; the message says where it came from
+        (``data_home`` or ``SKRADNOD_DATA``).
+    OSError
+        If the folder cannot be created (a parent that is a file, no
+        permission), naming the setting.
+
     See Also
     --------
     make_lidc_cohort : Caches its cohort here when no ``out_dir`` is given.
@@ -43,14 +52,33 @@ def get_data_home(data_home=None):
     >>> os.path.isdir(folder)
     True
     """
-    if data_home is None:
-        data_home = os.environ.get(ENV_VAR) or os.path.join("~", "skradnod_data")
+    if data_home is not None:
+        source = f"data_home={os.fspath(data_home)!r}" if isinstance(
+            data_home, (str, os.PathLike)) else "data_home"
+    elif os.environ.get(ENV_VAR):
+        data_home = os.environ[ENV_VAR]
+        source = f"{ENV_VAR}={data_home!r}"
+    else:
+        data_home = os.path.join("~", "skradnod_data")
+        source = f"the default data folder {data_home!r} (set {ENV_VAR} to change it)"
     if not isinstance(data_home, (str, os.PathLike)):
         raise TypeError(
             f"data_home must be a str or os.PathLike, got {type(data_home).__name__}."
         )
     path = Path(data_home).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(
+            f"{source} names a file, not a folder: point it at a folder (it is "
+            "created if missing)."
+        )
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        # The OSError alone names the path, not the setting it came from.
+        raise type(exc)(
+            f"{source}: cannot create the data folder {os.fspath(path)!r}: "
+            f"{exc.strerror or exc}."
+        ) from None
     return os.fspath(path)
 
 
