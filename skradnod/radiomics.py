@@ -344,7 +344,6 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
 
     def _extract(self, images, spacings, params_json, stop_at_first=False):
         masks = _as_masks(self.mask, images, self.crop_fraction)
-        func = _extract_packed
         results = [None] * len(images)
         todo = list(range(len(images)))
         cache = keys = None
@@ -366,7 +365,9 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
             done = []
             for i in range(len(images)):
                 if results[i] is None:
-                    results[i] = func(images[i], masks[i], spacings[i], params_json)
+                    results[i] = _extract_packed(
+                        images[i], masks[i], spacings[i], params_json
+                    )
                     if cache is not None:
                         cache.put(keys[i], results[i])
                 done.append(results[i])
@@ -374,7 +375,8 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
                     break
             return [_unpack(r) for r in done]
         jobs = (
-            delayed(func)(images[i], masks[i], spacings[i], params_json) for i in todo
+            delayed(_extract_packed)(images[i], masks[i], spacings[i], params_json)
+            for i in todo
         )
         computed = Parallel(n_jobs=self.n_jobs, return_as="generator")(jobs)
         if self.verbose:
