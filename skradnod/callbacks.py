@@ -93,6 +93,17 @@ class BatchNormRecalibration(Callback):
     (``callbacks__bn_recalibration=None`` turns it off); nets without BatchNorm
     are left alone.
 
+    Parameters
+    ----------
+    max_samples : int or None, default=256
+        Estimate the statistics on at most this many training samples, evenly
+        spaced through the training split (the same ones every epoch; no random
+        numbers are drawn, so training is otherwise unchanged). A channel's
+        mean and variance over 256 crops pool 256 x H x W pixels; on 800
+        cohort crops of 32 px the pass over all of them took a quarter of every
+        epoch (0.6 of 2.4 s, one CPU thread). None uses the whole training
+        split.
+
     Examples
     --------
     >>> import numpy as np
@@ -104,6 +115,9 @@ class BatchNormRecalibration(Callback):
     >>> "bn_recalibration" in dict(clf.callbacks_)
     True
     """
+
+    def __init__(self, max_samples=256):
+        self.max_samples = max_samples
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         self.pending_ = False
@@ -136,7 +150,12 @@ class BatchNormRecalibration(Callback):
         # One loader for the whole fit, like skorch's own training and
         # validation loaders, so persistent workers are started once.
         if self.loader_ is None:
-            self.loader_ = net.get_iterator(self.dataset_train_, training=False)
+            dataset = self.dataset_train_
+            n = len(dataset)
+            if self.max_samples is not None and n > self.max_samples:
+                every = np.linspace(0, n - 1, self.max_samples).round().astype(int)
+                dataset = torch.utils.data.Subset(dataset, every.tolist())
+            self.loader_ = net.get_iterator(dataset, training=False)
         recalibrate_batchnorm(net, self.dataset_train_, loader=self.loader_)
 
 

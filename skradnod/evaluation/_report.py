@@ -1,6 +1,6 @@
 """The :class:`Report` of a cross-validated classifier."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -57,6 +57,10 @@ class Report:
         Description of the splitter.
     estimator : str
         Short description of the estimator.
+    sample_outputs : dict of str to ndarray of shape (n_samples,)
+        Out-of-fold per-sample values of the methods named in
+        :func:`cross_validate_report`'s ``sample_outputs`` (e.g. each held-out
+        slice's centre error); empty by default.
     """
 
     classes: np.ndarray
@@ -79,6 +83,7 @@ class Report:
     cv: str
     estimator: str
     n_bins: int = 10
+    sample_outputs: dict = field(default_factory=dict)
 
     @property
     def n_samples(self):

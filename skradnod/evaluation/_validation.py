@@ -137,6 +137,7 @@ def cross_validate_report(
     class_names=None,
     n_bins=10,
     verbose=False,
+    sample_outputs=(),
 ):
     """Cross-validate a classifier and report its out-of-fold metrics with CIs.
 
@@ -185,6 +186,11 @@ def cross_validate_report(
         Confidence bins of the calibration error and diagram.
     verbose : bool, default=False
         Print a line per fitted fold (scikit-learn's ``cross_validate``).
+    sample_outputs : sequence of str, default=()
+        Names of methods of the fitted estimator that return one number per
+        sample (e.g. :meth:`~skradnod.models.LocatedNoduleClassifier.
+        center_error`); each is called on every test fold and pooled, out of
+        fold, into ``report.sample_outputs[name]``.
 
     Returns
     -------
@@ -258,6 +264,7 @@ def cross_validate_report(
         (test, *_fold_predictions(fold_estimator, X, test, classes))
         for fold_estimator, (_, test) in zip(fitted, splits)
     ]
+    outputs = _sample_outputs(fitted, X, splits, sample_outputs, n_samples)
 
     y_pred = np.empty(n_samples, dtype=y.dtype)
     fold = np.empty(n_samples, dtype=int)
@@ -270,12 +277,34 @@ def cross_validate_report(
         predict_times.append(predict_time)
         if has_proba:
             proba[test] = fold_proba
-    return report_from_predictions(
+    report = report_from_predictions(
         y, y_pred, proba, fold, classes=classes, class_names=class_names,
         groups=groups, fit_time=fit_times, predict_time=predict_times,
         n_bootstrap=n_bootstrap, random_state=random_state, n_bins=n_bins,
         cv=repr(splitter), estimator=name,
     )
+    report.sample_outputs = outputs
+    return report
+
+
+def _sample_outputs(fitted, X, splits, names, n_samples):
+    """Out-of-fold per-sample values of each fitted estimator's method ``names``."""
+    outputs = {}
+    for name in names:
+        values = np.full(n_samples, np.nan)
+        for estimator, (_, test) in zip(fitted, splits):
+            fold_values = np.asarray(
+                getattr(estimator, name)(_safe_indexing(X, test)), dtype=float
+            )
+            if fold_values.shape != (len(test),):
+                raise ValueError(
+                    f"cross_validate_report: {type(estimator).__name__}.{name} "
+                    f"returned shape {fold_values.shape} for {len(test)} samples; "
+                    "sample_outputs methods return one number per sample."
+                )
+            values[test] = fold_values
+        outputs[name] = values
+    return outputs
 
 
 def report_from_predictions(

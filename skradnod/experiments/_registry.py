@@ -6,6 +6,7 @@ from ._rows import (
     _center_regression,
     _features,
     _features_images,
+    _located_cnn,
     _majority,
     _semantic_oracle,
     _transfer,
@@ -79,6 +80,7 @@ def _nodule_rows():
             "FusionClassifier: image branch (preprocessed crop) and radiomics "
             "branch (selected features) joined in FusionNet.",
             _features_images,
+    _located_cnn,
         ),
     ]
 
@@ -110,6 +112,18 @@ def _full_rows():
             "Multi-task net: malignancy head + nodule-centre regression head "
             "(centres from template matching), dynamic loss weighting.",
             _center_regression,
+        ),
+        Experiment(
+            "full",
+            "located_cnn",
+            "Located CNN",
+            "frame",
+            "Beyond the method: a heat-map net finds the nodule in the slice "
+            "(trained on template-matched centres), a 64 px crop of the "
+            "full-resolution slice around it goes to the basic CNN "
+            "(LocatedNoduleClassifier).",
+            _located_cnn,
+            sample_outputs=("center_error",),
         ),
         Experiment(
             "full",

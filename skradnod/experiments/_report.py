@@ -230,6 +230,7 @@ def _write_markdown(path, results, context):
     for _, r in results.drop_duplicates("key").iterrows():
         lines.append(
             f"- `{r['key']}`: {r['description']} Settings: {r['used'] or 'not built'}."
+            + _centre_text(r)
         )
     lines.append("")
     drawn = results[results["figures"] != ""]
@@ -244,6 +245,18 @@ def _write_markdown(path, results, context):
         lines.append("")
     with atomic_write(path) as fh:
         fh.write("\n".join(lines))
+
+
+def _centre_text(record):
+    """A located row's centre error on held-out patients, for its settings line."""
+    median = record.get("center_error_px_median")
+    if median is None or not np.isfinite(median):
+        return ""
+    return (
+        f" Centre error on held-out patients: median {median:.1f} px, 90th "
+        f"percentile {record['center_error_px_q90']:.1f} px (full-slice pixels, "
+        "to the template-matched centre)."
+    )
 
 
 def _draw(report, out, stem, title):

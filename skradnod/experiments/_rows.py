@@ -286,6 +286,43 @@ def _center_regression(
     }
 
 
+def _located_cnn(settings, *, task, device, random_state, **params):
+    from sklearn.pipeline import make_pipeline
+
+    from ..models import LocatedNoduleClassifier, NoduleCNNClassifier, NoduleLocator
+    from ..preprocessing import make_ct_preprocessor
+
+    _check_params("located_cnn", params, ())
+    locator_size, size = settings["locator_size"], settings["nodule_size"]
+    width = settings["cnn_width"]
+    locator_width = max(4, width // 2)
+    options = _nn_options(settings, device, random_state, full=True)
+    model = LocatedNoduleClassifier(
+        # The HU window alone for the locator: CLAHE equalises away the
+        # contrast between a nodule and the lung around it.
+        locator=make_pipeline(
+            make_ct_preprocessor(size=locator_size, clahe=False, bilateral=False),
+            NoduleLocator(module__width=locator_width, **options),
+        ),
+        classifier=make_pipeline(
+            make_ct_preprocessor(size=size),
+            NoduleCNNClassifier(
+                module__width=width,
+                **_nn_options(settings, device, random_state),
+            ),
+        ),
+        crop_size=64,
+    )
+    return model, {
+        "locator_size": locator_size,
+        "locator_width": locator_width,
+        "crop_size": 64,
+        "image_size": size,
+        "cnn_width": width,
+        **_shown(options),
+    }
+
+
 def _transfer(source):
     def factory(
         settings,

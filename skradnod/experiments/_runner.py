@@ -329,6 +329,7 @@ def _binary_row(record, report, n_bootstrap, random_state):
         **record, "task": "binary", "wall_time": 0.0,
         "used": record["used"] + ", binary = P(4) + P(5) of the 5-class model",
     }
+    binary.sample_outputs = report.sample_outputs  # the same located centres
     _record_metrics(record, binary)
     return record, binary
 
@@ -341,15 +342,26 @@ def _record_metrics(record, report):
             {metric: report.metrics[metric], f"{metric}_ci_low": low,
              f"{metric}_ci_high": high}
         )
+    error = report.sample_outputs.get("center_error")
+    if error is not None:
+        # The located rows' centre error on held-out patients, in pixels of
+        # the full-resolution slice.
+        record.update(
+            center_error_px_median=float(np.median(error)),
+            center_error_px_q90=float(np.quantile(error, 0.9)),
+        )
 
 
 def _progress_line(record, report):
     if report is None:
         return f"    {record['status']}: {record['message']}"
     low, high = report.ci["accuracy"]
+    centre = ""
+    if "center_error_px_median" in record:
+        centre = f", median centre error {record['center_error_px_median']:.1f} px"
     return (
         f"    accuracy {report.metrics['accuracy']:.3f} [{low:.3f}, {high:.3f}]"
-        f", {record['wall_time']:.1f} s"
+        f"{centre}, {record['wall_time']:.1f} s"
     )
 
 
@@ -406,6 +418,7 @@ def run_row(
                 y if task == "5class" else to_binary(y), groups=groups, cv=cv,
                 n_bootstrap=n_bootstrap, random_state=random_state,
                 class_names=TASKS[task][1], n_jobs=n_jobs, verbose=verbose,
+                sample_outputs=spec.sample_outputs,
             )
     except (ExperimentUnavailable, ImportError) as exc:
         # An optional dependency imported only when the model is fitted

@@ -37,6 +37,10 @@ class Experiment:
         row's own options (``backbone``, ``weights``).
     baseline : bool, default=False
         Baselines are computed once and shown in every table.
+    sample_outputs : tuple of str, default=()
+        Methods of the fitted model giving one number per held-out sample,
+        pooled out of fold (``cross_validate_report``'s ``sample_outputs``):
+        ``("center_error",)`` reports a located row's centre error.
 
     Examples
     --------
@@ -54,6 +58,7 @@ class Experiment:
     description: str
     factory: object = field(repr=False)
     baseline: bool = False
+    sample_outputs: tuple = ()
 
     @property
     def key(self):

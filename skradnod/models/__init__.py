@@ -4,6 +4,8 @@
 # __all__: it has no default module, so it is not an estimator on its own.
 from ._autoencoder import AutoencoderEmbedding
 from ._base import BaseNetClassifier  # noqa: F401
+from ._located import LocatedNoduleClassifier, crop_around
+from ._locator import NoduleLocator
 from ._multitask import CenterRegressionClassifier
 from ._nodule import FeatureNetClassifier, NoduleCNNClassifier
 from ._transfer import TransferClassifier
@@ -12,6 +14,9 @@ __all__ = [
     "AutoencoderEmbedding",
     "CenterRegressionClassifier",
     "FeatureNetClassifier",
+    "LocatedNoduleClassifier",
     "NoduleCNNClassifier",
+    "NoduleLocator",
     "TransferClassifier",
+    "crop_around",
 ]

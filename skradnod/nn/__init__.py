@@ -2,6 +2,7 @@
 
 from ._autoencoder import ConvAutoencoder
 from ._blocks import ConvBNReLU, InceptionBlock, ResidualBlock, SEBlock
+from ._locator import HeatmapNet, decode_heatmap, gaussian_heatmap, heatmap_shape
 from ._losses import SoftOrdinalCrossEntropy
 from ._multitask import MultiTaskNet
 from ._nodule import FeatureBranch, FusionNet, ImageBranch, NoduleCNN
@@ -13,6 +14,7 @@ __all__ = [
     "ConvBNReLU",
     "FeatureBranch",
     "FusionNet",
+    "HeatmapNet",
     "ImageBranch",
     "InceptionBlock",
     "MultiTaskNet",
@@ -21,4 +23,7 @@ __all__ = [
     "SEBlock",
     "SoftOrdinalCrossEntropy",
     "TransferNet",
+    "decode_heatmap",
+    "gaussian_heatmap",
+    "heatmap_shape",
 ]
