@@ -105,6 +105,13 @@ INSTANCES = {
         "skradnod.models", "AutoencoderEmbedding",
         latent_dim=4, channels=(4, 8), max_epochs=1, random_state=0,
     ),
+    "NoduleLocator": lambda: _make(
+        "skradnod.models", "NoduleLocator",
+        module__width=4, max_epochs=1, random_state=0,
+    ),
+    "LocatedNoduleClassifier": lambda: _make(
+        "skradnod.models", "LocatedNoduleClassifier", crop_size=8,
+    ),
     # --- end full-slice models / localization ---
 }
 
@@ -165,6 +172,26 @@ EXPECTED_FAILED_CHECKS = {
             "give the centre targets), not an image batch alone; its fit/predict "
             "contract, paths and lazy input are tested in test_multitask.py and "
             "test_lazy.py"
+        ),
+    },
+    "NoduleLocator": {
+        "check_no_attributes_set_in_init": (
+            "skorch's NeuralNet.__init__ sets history_, initialized_ and "
+            "virtual_params_ and stores module__* keyword parameters as "
+            "attributes (its documented design; get_params/clone work)"
+        ),
+        "check_image_transformer": (
+            "y is one (x, y) centre per image, not a class label; its fit/"
+            "predict contract, bad centres and planted nodules are tested in "
+            "test_located.py"
+        ),
+    },
+    "LocatedNoduleClassifier": {
+        "check_image_transformer": (
+            "fit needs a DataFrame with 'full' and 'nodule' columns (the crops "
+            "give the locator's centre targets), not an image batch alone; "
+            "planted nodules, group routing and bad input are tested in "
+            "test_located.py"
         ),
     },
     "TemplateMatcher": {
