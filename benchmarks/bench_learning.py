@@ -111,7 +111,8 @@ def build_row(row, preset, seed, device, memory):
             n_estimators=300, class_weight="balanced", random_state=seed, n_jobs=1
         )
         return make_pipeline(extractor, forest), "nodule"
-    spec = get_experiment(f"nodule/{row}")
+    # A bare name is a Table 3 row; "full/<row>" (e.g. full/located_cnn) any other.
+    spec = get_experiment(row if "/" in row else f"nodule/{row}")
     extra = {"memory": memory} if row in ("features", "features_images") else {}
     estimator, _ = spec.build(
         preset=preset, task="5class", device=device, random_state=seed, **extra
@@ -159,7 +160,10 @@ def fit_fold(estimator, X, y, groups, train, test):
         proba = model.predict_proba(_safe_indexing(X, test))
     full = np.zeros((len(test), 5))
     full[:, np.searchsorted(np.arange(1, 6), model.classes_)] = proba
-    return {"proba": full, "fit_s": fit_s, "epochs": epochs_run(model)}
+    out = {"proba": full, "fit_s": fit_s, "epochs": epochs_run(model)}
+    if hasattr(model, "center_error"):  # a located row: its held-out centre error
+        out["center_error_px"] = model.center_error(_safe_indexing(X, test))
+    return out
 
 
 def summarise(y, groups, proba, fold, n_bootstrap, seed):
@@ -292,6 +296,20 @@ def markdown(context, results, goals, reference=None):
             f"against the {reference['rule']}; Fleiss' kappa "
             f"{_cell(m, ci, 'fleiss_kappa')}. A reference, not a model.",
         ]
+    located = [r for r in results if "center_error_px" in r]
+    if located:
+        lines += [
+            "",
+            "Centre error of the located rows on held-out patients (pixels of "
+            "the 512 px slice, to the template-matched centre):",
+            "",
+            "| row | median | 90th percentile | within 16 px |",
+            "|---|---:|---:|---:|",
+        ]
+        for r in located:
+            e = r["center_error_px"]
+            lines.append(f"| {r['row']} | {e['median']:.1f} | {e['q90']:.1f} | "
+                         f"{100 * e['within_16px']:.1f} % |")
     if context.get("skipped"):
         lines += ["", "Rows skipped: " + "; ".join(context["skipped"]) + "."]
     if goals:
@@ -417,6 +435,13 @@ def main(argv=None):
             "fit_s": [f["fit_s"] for f in folds],
             "epochs": [f["epochs"] for f in folds if f["epochs"] is not None],
         })
+        if all("center_error_px" in f for f in folds):
+            error = np.concatenate([f["center_error_px"] for f in folds])
+            results[-1]["center_error_px"] = {
+                "median": float(np.median(error)),
+                "q90": float(np.quantile(error, 0.9)),
+                "within_16px": float(np.mean(error < 16)),
+            }
         r = results[-1]
         print(f"    acc {point['accuracy']:.3f} bal {point['balanced_accuracy']:.3f} "
               f"bin {point['binary_accuracy']:.3f} fit {np.mean(r['fit_s']):.0f} s "

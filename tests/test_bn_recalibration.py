@@ -97,3 +97,32 @@ def test_a_trailing_batch_of_one_is_skipped():
     ).fit(X, y)
     bn, mean, _ = _first_bn_input_stats(clf, X[:32])
     np.testing.assert_allclose(bn.running_mean, mean, atol=1e-5)
+
+
+def _subset_net(max_samples):
+    return NoduleCNNClassifier(
+        module__width=4, max_epochs=2, random_state=0, n_jobs=1, valid_size=None,
+        batch_size=16, callbacks__bn_recalibration__max_samples=max_samples,
+    )
+
+
+def test_max_samples_estimates_on_evenly_spaced_training_samples():
+    X, y = _data(n=64)
+    clf = _subset_net(16).fit(X, y)
+    # No random numbers are drawn for the subset: the same seed, the same net.
+    again = _subset_net(16).fit(X, y)
+    np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
+    assert dict(clf.callbacks_)["bn_recalibration"].max_samples == 16
+    # (_first_bn_input_stats runs the net in training mode: call it last.)
+    every = np.linspace(0, 63, 16).round().astype(int)
+    running = clf.module_.features[0][1].running_mean.clone()
+    _, subset_mean, _ = _first_bn_input_stats(clf, X[every])
+    # The statistics are those of the 16 chosen samples (one batch).
+    np.testing.assert_allclose(running, subset_mean, atol=1e-5)
+    whole = _subset_net(None).fit(X, y)
+    running_whole = whole.module_.features[0][1].running_mean.clone()
+    _, whole_mean, _ = _first_bn_input_stats(whole, X)
+    np.testing.assert_allclose(running_whole, whole_mean, atol=1e-5)
+    # The two estimates differ: the classes differ in the crops' centres.
+    _, subset_of_whole, _ = _first_bn_input_stats(whole, X[every])
+    assert not torch.allclose(subset_of_whole, whole_mean, atol=1e-5)

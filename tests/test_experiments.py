@@ -56,6 +56,7 @@ def test_registry_has_both_tables_with_their_rows_and_baselines():
         "basic_cnn",
         "autoencoder",
         "center_regression",
+        "located_cnn",
         "transfer_imagenet",
         "transfer_radimagenet",
     }
@@ -96,6 +97,59 @@ def test_rows_scale_with_the_preset():
     assert len(search.param_grid["clf"]) == 3  # SVM, forest, NN
     with pytest.raises(ValueError, match="Unknown preset 'huge'"):
         get_experiment("nodule/features").build(preset="huge")
+
+
+def test_demo_gives_the_method_full_slice_rows_their_own_epoch_budget():
+    full_cnn, used = get_experiment("full/basic_cnn").build(preset="demo")
+    autoencoder, _ = get_experiment("full/autoencoder").build(preset="demo")
+    located, located_used = get_experiment("full/located_cnn").build(preset="demo")
+    assert full_cnn[-1].max_epochs == 10 and used["max_epochs"] == 10
+    assert autoencoder[1].max_epochs == 10
+    # The rows that learn keep the nodule rows' 30 epochs.
+    nodule_cnn, _ = get_experiment("nodule/basic_cnn").build(preset="demo")
+    assert nodule_cnn[-1].max_epochs == 30
+    assert located.locator[-1].max_epochs == 30
+    assert located.classifier[-1].max_epochs == 30
+    assert located.locator[0].steps[0][1].shape == (128, 128)
+    assert located_used["crop_size"] == 64
+    # Other presets: one budget for all.
+    assert get_experiment("full/basic_cnn").build(preset="full")[0][-1].max_epochs == 60
+
+
+def _planted_frame(n=48, seed=0):
+    """Slices with one bright nodule each; its radius is the class (1 or 5)."""
+    rng = np.random.RandomState(seed)
+    rr, cc = np.mgrid[:80, :80]
+    full, nodule, y = [], [], []
+    for i in range(n):
+        label = (1, 5)[i % 2]
+        r, c = rng.randint(12, 68, 2)
+        image = rng.normal(-850, 15, (80, 80)).astype(np.float32)
+        image[(rr - r) ** 2 + (cc - c) ** 2 <= (2 if label == 1 else 5) ** 2] = 40
+        full.append(image)
+        nodule.append(image[r - 10 : r + 10, c - 10 : c + 10].copy())
+        y.append(label)
+    frame = pd.DataFrame({"full": full, "nodule": nodule},
+                         index=pd.Index([f"s{i}" for i in range(n)], name="id"))
+    return Bunch(frame=frame, target=np.array(y), groups=np.arange(n) // 2)
+
+
+def test_located_row_reports_its_centre_error(tmp_path):
+    results = run_experiments(
+        _planted_frame(), rows=["full/located_cnn"], task="5class", cv=2,
+        out_dir=tmp_path, preset="quick", n_bootstrap=20, figures=False,
+        verbose=False,
+    )
+    row = results.iloc[0]
+    assert row["status"] == "ok", row["message"]
+    assert 0 <= row["center_error_px_median"] <= row["center_error_px_q90"]
+    assert "Centre error on held-out patients: median" in (
+        tmp_path / "results.md"
+    ).read_text()
+    record = json.loads((tmp_path / "results.json").read_text())["rows"][0]
+    assert record["center_error_px_median"] == pytest.approx(
+        row["center_error_px_median"]
+    )
 
 
 def test_transfer_rows_need_a_weights_file(tmp_path):

@@ -102,7 +102,12 @@ def _describe_size(size, config, settings, level="annotation"):
         f"{config['cv']}-fold patient-grouped CV, tasks 5-class and binary; "
         f"{rows}; nodule crops {settings['nodule_size']} px, full slices "
         f"{settings['full_size']} px, CNN width {settings['cnn_width']}, at most "
-        f"{settings['max_epochs']} epochs, "
+        f"{settings['max_epochs']} epochs"
+        + (
+            f" ({settings['full_max_epochs']} for the method's full-slice rows)"
+            if "full_max_epochs" in settings else ""
+        )
+        + ", "
         f"forests of {settings['n_estimators']} trees, radiomics "
         f"{'+'.join(settings['radiomics_image_types'])} with RFECV step "
         f"{settings['rfecv_step']}."

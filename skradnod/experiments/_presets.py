@@ -43,6 +43,11 @@ PRESETS = {
         "full_size": 32,
         "locator_size": 128,
         "max_epochs": 30,
+        # The method's full-slice rows (basic CNN, autoencoder, centre
+        # regression) at 32 px: chance at 30 epochs (full/basic_cnn ROC AUC
+        # 0.53 [0.49, 0.57], benchmarks/results/learning.demo.md), so the
+        # demo spends its time on the rows that learn.
+        "full_max_epochs": 10,
         "batch_size": 32,
         "full_batch_size": 32,
         "n_estimators": 100,

@@ -35,8 +35,13 @@ def _semantic_oracle(settings, *, task, device, random_state, **params):
 
 
 def _nn_options(settings, device, random_state, *, full=False):
+    # The method's full-slice rows may get their own epoch budget (the demo's
+    # "full_max_epochs": at its 32 px they are at chance whatever the budget).
+    epochs = settings.get("full_max_epochs", settings["max_epochs"]) if full else (
+        settings["max_epochs"]
+    )
     return {
-        "max_epochs": settings["max_epochs"],
+        "max_epochs": epochs,
         "batch_size": settings["full_batch_size" if full else "batch_size"],
         "device": device,
         "random_state": random_state,
@@ -296,7 +301,9 @@ def _located_cnn(settings, *, task, device, random_state, **params):
     locator_size, size = settings["locator_size"], settings["nodule_size"]
     width = settings["cnn_width"]
     locator_width = max(4, width // 2)
-    options = _nn_options(settings, device, random_state, full=True)
+    # The nodule rows' budget: unlike the method's full-slice rows, this one
+    # learns (benchmarks/results/learning.demo.md).
+    options = _nn_options(settings, device, random_state)
     model = LocatedNoduleClassifier(
         # The HU window alone for the locator: CLAHE equalises away the
         # contrast between a nodule and the lung around it.
@@ -306,10 +313,7 @@ def _located_cnn(settings, *, task, device, random_state, **params):
         ),
         classifier=make_pipeline(
             make_ct_preprocessor(size=size),
-            NoduleCNNClassifier(
-                module__width=width,
-                **_nn_options(settings, device, random_state),
-            ),
+            NoduleCNNClassifier(module__width=width, **options),
         ),
         crop_size=64,
     )
