@@ -129,6 +129,7 @@ def test_every_experiment_row_splits_by_patient_at_every_level(
     preset = {
         "rfecv_cv": 2, "rfecv_trees": 5, "cnn_width": 4, "nodule_size": 32,
         "full_size": 32, "max_epochs": 1, "batch_size": 16, "full_batch_size": 16,
+        "locator_size": 32, "crop_size": 16,
         "n_estimators": 5, "selector_preset": "fast", "rfecv_step": 0.5,
         "radiomics_image_types": ("Original",), "inner_cv": 2, "latent_dim": 4,
         "n_bootstrap": 0,
@@ -161,6 +162,7 @@ def test_every_experiment_row_splits_by_patient_at_every_level(
             "AutoencoderEmbedding's early-stopping validation split",
             "CenterRegressionClassifier's early-stopping validation split",
             "TransferClassifier's early-stopping validation split",
+            "NoduleLocator's early-stopping validation split",
         ]
     )
 

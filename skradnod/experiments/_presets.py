@@ -20,6 +20,7 @@ PRESETS = {
         "nodule_size": 32,
         "full_size": 64,
         "locator_size": 64,
+        "crop_size": 32,
         "max_epochs": 2,
         "batch_size": 32,
         "full_batch_size": 16,
@@ -42,6 +43,7 @@ PRESETS = {
         "nodule_size": 32,
         "full_size": 32,
         "locator_size": 128,
+        "crop_size": 64,
         "max_epochs": 30,
         # The method's full-slice rows (basic CNN, autoencoder, centre
         # regression) at 32 px: chance at 30 epochs (full/basic_cnn ROC AUC
@@ -66,6 +68,7 @@ PRESETS = {
         "nodule_size": 64,
         "full_size": 128,
         "locator_size": 128,
+        "crop_size": 64,
         "max_epochs": 60,
         "batch_size": 32,
         "full_batch_size": 16,
@@ -87,6 +90,7 @@ PRESETS = {
         "nodule_size": 64,
         "full_size": 512,
         "locator_size": 256,
+        "crop_size": 64,
         "max_epochs": 60,
         "batch_size": 32,
         "full_batch_size": 16,

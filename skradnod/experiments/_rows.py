@@ -315,12 +315,12 @@ def _located_cnn(settings, *, task, device, random_state, **params):
             make_ct_preprocessor(size=size),
             NoduleCNNClassifier(module__width=width, **options),
         ),
-        crop_size=64,
+        crop_size=settings["crop_size"],
     )
     return model, {
         "locator_size": locator_size,
         "locator_width": locator_width,
-        "crop_size": 64,
+        "crop_size": settings["crop_size"],
         "image_size": size,
         "cnn_width": width,
         **_shown(options),
