@@ -195,6 +195,14 @@ def test_demo_quick_prints_the_tables_of_a_real_run(tmp_path, monkeypatch, capsy
     for r in rows.values():
         assert f"{100 * r['accuracy']:.1f} [{100 * r['accuracy_ci_low']:.1f}" in printed
     assert "## Table 3 - nodule-crop models" in printed
+    # The oracle reads the readers' answers: real signal, no chance mark; the
+    # majority baseline is at chance by construction and is marked like any row.
+    for task in ("5class", "binary"):
+        assert rows["nodule/semantic_oracle", task]["no_better_than_chance"] is False
+        assert rows["nodule/majority", task]["no_better_than_chance"] is True
+    oracle = [x for x in printed.splitlines() if x.startswith("| Semantic")]
+    assert len(oracle) == 2 and not any("(chance)" in x for x in oracle)
+    assert "(chance): no better than chance" in printed
     assert (out / "figures" / "nodule-basic_cnn-5class-confidence.png").is_file()
 
 

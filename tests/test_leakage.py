@@ -160,6 +160,7 @@ def test_every_experiment_row_splits_by_patient_at_every_level(
             "NoduleCNNClassifier's early-stopping validation split",
             "FusionClassifier's early-stopping validation split",
             "AutoencoderEmbedding's early-stopping validation split",
+            "the autoencoder row's regularisation search",
             "CenterRegressionClassifier's early-stopping validation split",
             "TransferClassifier's early-stopping validation split",
             "NoduleLocator's early-stopping validation split",

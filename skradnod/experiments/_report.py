@@ -12,6 +12,69 @@ from ._presets import TABLES, TASKS
 __all__ = ["format_tables"]
 
 
+# The mark of a row/task whose ROC AUC is no better than chance. Plain ASCII
+# words, not a footnote sign: the console summary prints these tables too, and a
+# sign outside the console's encoding would fail the run after it finished.
+_CHANCE_MARK = "(chance)"
+
+
+def _no_better_than_chance(result):
+    """Whether a row/task's ROC AUC is no better than chance, or None if unknown.
+
+    True when the lower end of its bootstrap 95 % interval is at most 0.5: the
+    interval contains 0.5 (or lies below it, which is no better either). None
+    without an interval (``n_bootstrap=0``, a row that did not run, a model
+    without probabilities): the data cannot say, so no mark is claimed.
+
+    Baselines are judged like every other row, on purpose: the mark is a fact
+    about the interval, not a verdict on the row, so consumers of
+    ``results.json`` need no special case, and a semantic oracle at chance
+    would be a finding to show. The majority baseline carries the mark by
+    construction (its probabilities are its training folds' class
+    frequencies, the same for every sample of a fold); the legend says so.
+
+    Parameters
+    ----------
+    result : mapping
+        A results record with ``roc_auc_ci_low`` (and ``status``).
+
+    Returns
+    -------
+    flag : bool or None
+    """
+    if result.get("status", "ok") != "ok":
+        return None
+    low = result.get("roc_auc_ci_low")
+    if low is None or np.isnan(low):
+        return None
+    return bool(low <= 0.5)
+
+
+def _chance_legend(results):
+    """The legend line of :data:`_CHANCE_MARK`; empty when no row carries it."""
+    flagged = [
+        r for r in results.to_dict(orient="records") if _no_better_than_chance(r)
+    ]
+    if not flagged:
+        return ""
+    text = (
+        f"{_CHANCE_MARK}: no better than chance on this task - the bootstrap "
+        "95 % interval of its ROC AUC (Other metrics) contains 50 % or lies "
+        "below it."
+    )
+    if any(r["row"] == "majority" for r in flagged):
+        text += (
+            " The majority baseline carries it by construction: its "
+            "probabilities are its training classes' frequencies, the same for "
+            "every sample, so they rank nothing."
+        )
+    return text
+
+
+def _marked(cell, result):
+    return f"{cell} {_CHANCE_MARK}" if _no_better_than_chance(result) else cell
+
+
 # Shown as they are (two decimals), not as percent: a mean error in rating
 # points and the kappas.
 _PLAIN = ("mae", "qwk", "fleiss_kappa")
@@ -52,7 +115,10 @@ def format_tables(results, *, header=True):
     -------
     text : str
         One Markdown table per table present: rows = models, columns = accuracy,
-        weighted precision and recall (percent, [95 % CI]) per task.
+        weighted precision and recall (percent, [95 % CI]) per task. A task's
+        accuracy is followed by ``(chance)`` when its ROC AUC interval
+        contains 0.5 or lies below it, with a legend line below the tables
+        (no mark without intervals).
     """
     lines = []
     tasks = [t for t in TASKS if t in set(results["task"])]
@@ -81,10 +147,15 @@ def format_tables(results, *, header=True):
                     cells += [_status_cell(result), "-", "-"]
                 else:
                     cells += [
-                        _cell(result, m) for m in ("accuracy", "precision", "recall")
+                        _marked(_cell(result, "accuracy"), result),
+                        _cell(result, "precision"),
+                        _cell(result, "recall"),
                     ]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+    legend = _chance_legend(results)
+    if legend:
+        lines += [legend, ""]
     return "\n".join(lines)
 
 
@@ -102,7 +173,8 @@ def _other_metrics_table(results):
         lines.append(
             f"| {r['table']} | {r['title']} | {TASKS[r['task']][0]} | "
             f"{_cell(r, 'balanced_accuracy')} | {_cell(r, 'f1_macro')} | "
-            f"{_cell(r, 'roc_auc')} | {_cell(r, 'ece')} | {r['fit_time']:.1f} |"
+            f"{_marked(_cell(r, 'roc_auc'), r)} | {_cell(r, 'ece')} | "
+            f"{r['fit_time']:.1f} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -212,7 +284,9 @@ def _write_markdown(path, results, context):
         "## Other metrics",
         "",
         "Balanced accuracy, macro F1, one-vs-rest ROC AUC and the expected "
-        "calibration error (ECE, lower is better), percent with 95 % intervals.",
+        "calibration error (ECE, lower is better), percent with 95 % intervals."
+        + (f" {_CHANCE_MARK} marks a ROC AUC whose interval contains 50 % or "
+           "lies below it." if _chance_legend(results) else ""),
         "",
         _other_metrics_table(results),
         *_literature_section(results, context.get("radiologists")),

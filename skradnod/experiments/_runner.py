@@ -27,7 +27,7 @@ from ..utils import resolve_device
 from ..utils._atomic import atomic_write
 from ._presets import TASKS, _preset, _preset_name
 from ._registry import EXPERIMENTS, get_experiment, resolve_rows
-from ._report import _draw, _write_markdown
+from ._report import _draw, _no_better_than_chance, _write_markdown
 from ._spec import ExperimentUnavailable
 
 __all__ = ["RATING_COLUMNS", "run_experiments"]
@@ -149,7 +149,10 @@ def run_experiments(
         ``message``, each metric of :data:`~skradnod.evaluation.METRICS` with
         ``<metric>_ci_low`` / ``<metric>_ci_high``, ``fit_time`` (mean seconds
         per fold), ``wall_time``, ``n_samples``, ``used`` (the settings),
-        ``description`` and ``figures``. A failing row is reported, not raised;
+        ``description``, ``figures`` and ``no_better_than_chance`` (True when
+        the ROC AUC's bootstrap interval contains 0.5 or lies below it, also
+        for the baselines; None without an interval or a number; marked
+        ``(chance)`` in the tables). A failing row is reported, not raised;
         the others still run. When the data carry the readers' ratings (a
         ``malignancy_readers`` column: the built-in cohort, ``make-pairs
         --lidc`` output), ``results.attrs["radiologists"]`` holds their
@@ -335,7 +338,11 @@ def _binary_row(record, report, n_bootstrap, random_state):
 
 
 def _record_metrics(record, report):
-    """Copy a report's metrics and their intervals into a results record."""
+    """Copy a report's metrics and their intervals into a results record.
+
+    Also sets ``no_better_than_chance`` from the ROC AUC's interval
+    (``_no_better_than_chance``: None without one).
+    """
     for metric in METRICS:
         low, high = report.ci[metric]
         record.update(
@@ -350,6 +357,7 @@ def _record_metrics(record, report):
             center_error_px_median=float(np.median(error)),
             center_error_px_q90=float(np.quantile(error, 0.9)),
         )
+    record["no_better_than_chance"] = _no_better_than_chance(record)
 
 
 def _progress_line(record, report):
@@ -359,10 +367,16 @@ def _progress_line(record, report):
     centre = ""
     if "center_error_px_median" in record:
         centre = f", median centre error {record['center_error_px_median']:.1f} px"
-    return (
+    line = (
         f"    accuracy {report.metrics['accuracy']:.3f} [{low:.3f}, {high:.3f}]"
         f"{centre}, {record['wall_time']:.1f} s"
     )
+    if record.get("no_better_than_chance"):
+        line += (
+            f", no better than chance (ROC AUC {record['roc_auc']:.3f} "
+            f"[{record['roc_auc_ci_low']:.3f}, {record['roc_auc_ci_high']:.3f}])"
+        )
+    return line
 
 
 def _new_record(spec, task, n_samples):
@@ -376,6 +390,7 @@ def _new_record(spec, task, n_samples):
         record.update(
             {metric: np.nan, f"{metric}_ci_low": np.nan, f"{metric}_ci_high": np.nan}
         )
+    record["no_better_than_chance"] = None
     return record
 
 
