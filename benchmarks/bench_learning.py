@@ -8,6 +8,8 @@ users compare:
   and the contour diameter (reads their answers: the cohort's ceiling);
 - ``radiomic_rf``: pyradiomics features (all of them) + a class-balanced random
   forest;
+- ``radiomic_gbm`` (a peer model, needs ``lightgbm``: the ``bench`` extra):
+  the same features + LightGBM with its defaults (class-balanced);
 - ``features``, ``basic_cnn``, ``features_images``: the recommended rows,
   exactly as ``get_experiment("nodule/<row>").build(preset=...)`` returns them;
 - variants of the nets (``--variants``), each a row key plus parameter
@@ -103,6 +105,23 @@ def build_row(row, preset, seed, device, memory):
 
     if row == "majority":
         return DummyClassifier(strategy="most_frequent"), "none"
+    if row == "radiomic_gbm":
+        # A peer model (the bench extra): what a user without skradnod's
+        # selection chain would fit on pyradiomics features, with LightGBM's
+        # defaults except class balancing, one thread (folds run in parallel)
+        # and a seed. Same features and folds as radiomic_rf.
+        try:
+            from lightgbm import LGBMClassifier
+        except ImportError as exc:
+            raise SystemExit(
+                "radiomic_gbm needs lightgbm: pip install -e '.[bench]'"
+            ) from exc
+
+        extractor = RadiomicsExtractor(memory=memory, n_jobs=1)
+        gbm = LGBMClassifier(
+            class_weight="balanced", random_state=seed, n_jobs=1, verbose=-1
+        )
+        return make_pipeline(extractor, gbm), "nodule"
     if row == "radiomic_rf":
         # The method's whole extractor (Original + Wavelet), whatever the preset:
         # the reference the nets must reach.

@@ -83,3 +83,13 @@ def test_data_excludes_the_cohort_options(bench, tmp_path, capsys):
     with pytest.raises(SystemExit):
         bench.main(["--data", str(tmp_path), "--level", "nodule"])
     assert "--data reads its folder as it is" in capsys.readouterr().err
+
+
+def test_peer_and_full_slice_rows_are_built(bench):
+    located, kind = bench.build_row("full/located_cnn", "quick", 0, "cpu", None)
+    assert kind == "frame" and type(located).__name__ == "LocatedNoduleClassifier"
+    lightgbm = pytest.importorskip("lightgbm")
+    gbm, kind = bench.build_row("radiomic_gbm", "quick", 0, "cpu", None)
+    assert kind == "nodule"
+    assert isinstance(gbm[-1], lightgbm.LGBMClassifier)
+    assert gbm[-1].class_weight == "balanced" and gbm[-1].random_state == 0
