@@ -469,7 +469,9 @@ def write_nrrd(path, array, spacing=None, *, compression_level=9):
     Parameters
     ----------
     path : str or os.PathLike
-        Destination file; parent folders are created.
+        Destination file; parent folders are created. It is written to a
+        temporary file beside it and renamed into place, so it is never left
+        half-written (a previous file survives a failed write).
     array : array-like of shape (H, W)
         The image, indexed ``[row, col]``.
     spacing : float or (float, float), default=None
@@ -484,6 +486,8 @@ def write_nrrd(path, array, spacing=None, *, compression_level=9):
     ValueError
         If ``array`` is not 2D, or its dtype is one NRRD cannot store (bool,
         float16, complex): nothing is converted silently.
+    OSError
+        If the file cannot be written (naming ``path``).
 
     Examples
     --------
@@ -507,12 +511,18 @@ def write_nrrd(path, array, spacing=None, *, compression_level=9):
         row, col = (spacing, spacing) if np.isscalar(spacing) else spacing
         # NRRD lists axes x (columns) first.
         header["spacings"] = [float(col), float(row)]
+    # Imported here: skradnod.utils imports this module.
+    from .utils._atomic import atomic_write
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    nrrd.write(
-        os.fspath(path),
-        np.ascontiguousarray(array),
-        header,
-        index_order="C",
-        compression_level=compression_level,
-    )
+    # A temporary file renamed into place: an interrupted or failing write
+    # never leaves a truncated NRRD at ``path`` for a later run to read.
+    with atomic_write(path, "wb") as fh:
+        nrrd.write(
+            fh,
+            np.ascontiguousarray(array),
+            header,
+            index_order="C",
+            compression_level=compression_level,
+        )

@@ -168,9 +168,14 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
         pyradiomics settings (``binWidth``, ``normalize``,
         ``resampledPixelSpacing``...). ``force2D`` is always on.
     spacing : tuple of (float, float), default=None
-        Pixel spacing ``(row_mm, col_mm)`` of every image. None: the spacing of
-        each NRRD header when X holds paths (or a lazy batch of paths with no
-        steps), else ``(1, 1)``.
+        Pixel spacing ``(row_mm, col_mm)`` of every image. One rule decides the
+        spacing of each image, whatever form X takes: this parameter when given
+        (a warning names every NRRD header it contradicts), else the header of
+        each NRRD path (or of a lazy batch of paths with no steps), else
+        ``(1, 1)`` mm -- in-memory arrays carry no spacing. So an image gives the
+        same features as a path and as an array exactly when ``spacing`` is set
+        to the file's spacing (or the file's spacing is (1, 1)). A lazy batch
+        with steps (which may resize) warns that the files' spacing is dropped.
     n_jobs : int, default=None
         Images extracted in parallel with :class:`joblib.Parallel` (so any joblib
         backend, including dask, applies). None means 1 unless in a
@@ -289,10 +294,10 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
         if self.spacing is not None:
             spacing = tuple(self.spacing)
             if len(spacing) != 2 or not all(
-                isinstance(s, Real) and s > 0 for s in spacing
+                isinstance(s, Real) and np.isfinite(s) and s > 0 for s in spacing
             ):
                 raise ValueError(
-                    f"spacing must be two positive numbers (row_mm, col_mm); "
+                    f"spacing must be two finite positive numbers (row_mm, col_mm); "
                     f"got {self.spacing!r}."
                 )
         return params, params_json
@@ -327,20 +332,54 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
                 images = check_image_batch(X)
                 headers = [None] * len(images)
                 sources = [None] * len(images)
-        spacings = []
-        for header in headers:
-            if self.spacing is not None:
-                spacings.append(tuple(float(s) for s in self.spacing))
-            elif header is not None:
-                spacings.append(tuple(header["spacing"]))
-            else:
-                spacings.append((1.0, 1.0))
-        images = [np.asarray(im, dtype=np.float64) for im in images]
         names = [
             f"sample {i} ({os.fspath(src)!r})" if is_path(src) else f"sample {i}"
             for i, src in enumerate(sources)
         ]
+        lazy_steps = isinstance(X, LazyImageBatch) and bool(X.steps)
+        spacings = self._spacings(headers, names, lazy_steps)
+        images = [np.asarray(im, dtype=np.float64) for im in images]
         return images, spacings, names
+
+    def _spacings(self, headers, names, lazy_steps):
+        """The one spacing rule: ``spacing`` > NRRD header > (1, 1) mm.
+
+        An explicit ``spacing`` that contradicts a header, and a lazy batch whose
+        steps drop the headers' spacing, are warned about (naming the sample and
+        both values) rather than applied silently.
+        """
+        if self.spacing is not None:
+            given = tuple(float(s) for s in self.spacing)
+            clashes = [
+                f"{name}: header {tuple(header['spacing'])}"
+                for name, header in zip(names, headers)
+                if header is not None
+                and not np.allclose(header["spacing"], given, rtol=1e-6, atol=0)
+            ]
+            if clashes:
+                warnings.warn(
+                    f"RadiomicsExtractor(spacing={given}) overrides the pixel "
+                    f"spacing of {len(clashes)} NRRD header(s) ("
+                    + "; ".join(clashes[:5])
+                    + ("; ..." if len(clashes) > 5 else "")
+                    + "); features use the parameter. Pass spacing=None to use "
+                    "each header's spacing.",
+                    UserWarning,
+                    stacklevel=4,
+                )
+            return [given] * len(headers)
+        if lazy_steps:
+            warnings.warn(
+                "RadiomicsExtractor got a LazyImageBatch with steps, which may "
+                "resize the images, so the files' pixel spacing is not applied: "
+                "features use (1, 1) mm. Pass spacing=(row_mm, col_mm) to set it.",
+                UserWarning,
+                stacklevel=4,
+            )
+        return [
+            tuple(header["spacing"]) if header is not None else (1.0, 1.0)
+            for header in headers
+        ]
 
     def _extract(self, images, spacings, params_json, stop_at_first=False):
         masks = _as_masks(self.mask, images, self.crop_fraction)

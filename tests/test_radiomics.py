@@ -116,10 +116,66 @@ def test_paths_use_header_spacing(tmp_path):
     np.testing.assert_allclose(from_paths[:, area], 196 * 0.7 * 0.6)
     from_arrays = RadiomicsExtractor(**params).fit_transform(crops)
     np.testing.assert_allclose(from_arrays[:, area], 196.0)
-    explicit = RadiomicsExtractor(spacing=(2.0, 0.5), **params).fit_transform(paths)
+    with pytest.warns(UserWarning, match=r"overrides the pixel spacing of 2 NRRD"):
+        explicit = RadiomicsExtractor(spacing=(2.0, 0.5), **params).fit_transform(
+            paths
+        )
     np.testing.assert_allclose(explicit[:, area], 196.0)
     lazy = RadiomicsExtractor(**params).fit_transform(LazyImageBatch(paths))
     np.testing.assert_allclose(lazy, from_paths)
+
+
+def test_one_spacing_rule_path_and_array_agree(tmp_path):
+    # Issue 21 item 9: the same image as a path and as an array gives the same
+    # features under the rule (spacing= set to the file's), and the documented
+    # difference (arrays at (1, 1) mm) is exactly the spacing-dependent features.
+    crop = _crops(1, size=24)[0].astype(np.int16)
+    path = tmp_path / "crop.nrrd"
+    write_nrrd(path, crop, spacing=(0.7, 0.6))
+    params = {
+        "image_types": ("Original",),
+        "feature_classes": ["firstorder", "shape2D"],
+    }
+    ext = RadiomicsExtractor(**params)
+    from_path = ext.fit_transform([path])
+    names = list(ext.get_feature_names_out())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the matching spacing warns about nothing
+        same = RadiomicsExtractor(spacing=(0.7, 0.6), **params).fit_transform(
+            crop[None]
+        )
+        also = RadiomicsExtractor(spacing=(0.7, 0.6), **params).fit_transform([path])
+    np.testing.assert_array_equal(same, from_path)
+    np.testing.assert_array_equal(also, from_path)
+    default = RadiomicsExtractor(**params).fit_transform(crop[None])
+    differ = {n for n, a, b in zip(names, default[0], from_path[0]) if a != b}
+    # Only the features measured in mm: the shapes and TotalEnergy (scaled by
+    # the pixel area).
+    assert "original_firstorder_TotalEnergy" in differ
+    assert differ - {"original_firstorder_TotalEnergy"}
+    assert all("shape2D" in n for n in differ - {"original_firstorder_TotalEnergy"})
+    # 17 x 17 centre pixels (70 % of 24) of 0.7 x 0.6 mm against 1 x 1 mm.
+    area = names.index(AREA)
+    assert from_path[0, area] == pytest.approx(289 * 0.42)
+    assert default[0, area] == pytest.approx(289.0)
+
+
+def test_spacing_contradictions_and_unknowns_are_named(tmp_path):
+    crops = _crops(2, size=20)
+    paths = []
+    for i, (crop, sp) in enumerate(zip(crops, [(0.7, 0.7), (0.5, 0.5)])):
+        paths.append(tmp_path / f"c{i}.nrrd")
+        write_nrrd(paths[-1], crop.astype(np.int16), spacing=sp)
+    params = {"image_types": ("Original",), "feature_classes": ["shape2D"]}
+    clash = r"sample 1 \('.*c1.nrrd'\): header \(0.5, 0.5\)"
+    with pytest.warns(UserWarning, match=clash):
+        RadiomicsExtractor(spacing=(0.7, 0.7), **params).fit(paths)
+    lazy = LazyImageBatch(paths, steps=(np.asarray,))
+    with pytest.warns(UserWarning, match="files' pixel spacing is not applied"):
+        RadiomicsExtractor(**params).fit(lazy)
+    for bad in [(0.0, 1.0), (float("nan"), 1.0), (float("inf"), 1.0), (1.0,)]:
+        with pytest.raises(ValueError, match="spacing must be two finite positive"):
+            RadiomicsExtractor(spacing=bad, **params).fit(crops)
 
 
 def test_mask_options_select_the_planted_region():

@@ -1,5 +1,7 @@
 """What the ``skradnod`` commands share: the demo sizes and the user's errors."""
 
+import shutil
+import tempfile
 from pathlib import Path
 
 # What ``skradnod demo`` runs at each size. Measured on the 2-core development
@@ -52,3 +54,72 @@ def _check_out_dir(path, option):
                 )
             return path
     return path
+
+
+# What a run writes into --out (cache/ holds content-keyed features, kept).
+RUN_FILES = ("results.json", "results.md")
+RUN_FOLDERS = ("figures", "errors")
+
+
+def _prepare_out_dir(path, option, overwrite):
+    """Check an experiment run's output folder before any work is done.
+
+    The folder is created and a file written in it (so an unwritable folder is
+    one error naming it, not a traceback after the first row), and a folder
+    holding an earlier run is refused unless ``overwrite``: the new results
+    would sit beside the old run's figures and error logs.
+
+    Parameters
+    ----------
+    path : str or path-like
+    option : str
+        The option named in errors (``--out``).
+    overwrite : bool
+        Accept a folder holding an earlier run (its files are removed by
+        :func:`_clear_old_run`).
+
+    Returns
+    -------
+    path : Path
+    old : list of str
+        The earlier run's entries found in the folder.
+
+    Raises
+    ------
+    UserError
+        If the path is under a file, cannot be created or written, or holds an
+        earlier run and ``overwrite`` is False.
+    """
+    path = _check_out_dir(path, option)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise UserError(
+            f"{option} {path}: cannot write there ({exc.strerror or exc}); name a "
+            "folder you can write to."
+        ) from None
+    old = [name for name in RUN_FILES if (path / name).exists()]
+    old += [
+        f"{name}/" for name in RUN_FOLDERS
+        if (path / name).is_dir() and any((path / name).iterdir())
+    ]
+    if old and not overwrite:
+        raise UserError(
+            f"{option} {path} holds an earlier run ({', '.join(old)}); pass "
+            "--overwrite to replace it (its results, figures/ and errors/ are "
+            "removed first) or name another folder."
+        )
+    return path, old
+
+
+def _clear_old_run(path, old):
+    """Remove an earlier run's results, figures/ and errors/ from ``path``."""
+    if not old:
+        return
+    for name in RUN_FILES:
+        (path / name).unlink(missing_ok=True)
+    for name in RUN_FOLDERS:
+        if (path / name).is_dir():
+            shutil.rmtree(path / name)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._common import DEMO_SIZES, UserError, _check_out_dir
+from ._common import DEMO_SIZES, UserError, _clear_old_run, _prepare_out_dir
 from ._data import unused_files_as_one_line
 
 
@@ -137,7 +137,7 @@ def _demo(args, stream):
             file=stream,
         )
     params = _row_params(args)
-    out = _check_out_dir(args.out, "--out")
+    out, old = _prepare_out_dir(args.out, "--out", args.overwrite)
     start = time.perf_counter()
     # All 6,859 full slices take 3.6 GB in memory; at full size read them lazily.
     data = make_lidc_cohort(
@@ -146,6 +146,7 @@ def _demo(args, stream):
         random_state=args.seed,
         lazy=args.size == "full",
     )
+    _clear_old_run(out, old)
     results = run_experiments(
         data,
         rows=config["rows"],
@@ -210,7 +211,7 @@ def _reproduce(args, stream):
     if args.cv < 2:
         raise UserError(f"--cv must be at least 2; got {args.cv}.")
     params = _row_params(args)
-    out = _check_out_dir(args.out, "--out")
+    out, old = _prepare_out_dir(args.out, "--out", args.overwrite)
     start = time.perf_counter()
     try:
         with unused_files_as_one_line("reproduce"):
@@ -221,6 +222,7 @@ def _reproduce(args, stream):
         raise UserError(str(exc)) from None
     _check_cv_fits(args.cv, data)
     _describe_data(args, data, device, stream)
+    _clear_old_run(out, old)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*no patient ids")
         results = run_experiments(

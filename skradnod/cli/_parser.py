@@ -181,7 +181,14 @@ def _add_run_options(parser, *, out_default):
         default=out_default,
         metavar="DIR",
         help="folder for results.md, results.json and figures/ "
-        f"(default: {out_default})",
+        f"(default: {out_default}); created if missing, refused if it holds an "
+        "earlier run unless --overwrite",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier run in --out (its results.md/json, figures/ "
+        "and errors/ are removed; the radiomics cache/ is kept)",
     )
     parser.add_argument(
         "--device",

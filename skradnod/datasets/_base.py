@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from ..io import MANIFEST_NAME, write_nrrd
+from ..utils._atomic import atomic_write
 from ._render import SIZE
 
 ENV_VAR = "SKRADNOD_DATA"
@@ -187,7 +188,6 @@ def write_manifest(manifest, folder):
     'manifest.csv'
     """
     target = Path(folder) / MANIFEST_NAME
-    tmp = target.with_name(MANIFEST_NAME + ".tmp")
-    manifest.to_csv(tmp, index=False)
-    os.replace(tmp, target)
+    with atomic_write(target, newline="") as fh:
+        manifest.to_csv(fh, index=False)
     return target

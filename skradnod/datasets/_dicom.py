@@ -11,6 +11,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..io import load_nodule_dataset
+from ..utils._atomic import atomic_write
 from ._base import pair_id, pixel_centre, write_manifest, write_pair
 from ._contours import RATINGS, diameter_px
 from ._pylidc import dicom_root, import_pylidc
@@ -192,14 +193,15 @@ def _check_params(out, params):
                 f"for {params}. Use another output folder (or remove it)."
             )
     out.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(params, indent=1))
+    with atomic_write(path) as fh:
+        fh.write(json.dumps(params, indent=1))
 
 
 def _write_part(path, rows):
-    tmp = path.with_suffix(".tmp")
-    # Manifest fields may be numpy scalars (from the nodule table).
-    tmp.write_text(json.dumps(rows, default=lambda v: v.item()))
-    os.replace(tmp, path)
+    # Manifest fields may be numpy scalars (from the nodule table). Atomic: a
+    # part file marks a converted scan, so it must never be partial.
+    with atomic_write(path) as fh:
+        fh.write(json.dumps(rows, default=lambda v: v.item()))
 
 
 def lidc_dicom_to_pairs(
@@ -330,7 +332,8 @@ def lidc_dicom_to_pairs(
                     continue
             rows.extend(json.loads(part.read_text()))
     columns = ["scan_id", "patient_id", "series_instance_uid", "reason"]
-    pd.DataFrame(skipped, columns=columns).to_csv(out / SKIPPED_NAME, index=False)
+    with atomic_write(out / SKIPPED_NAME, newline="") as fh:
+        pd.DataFrame(skipped, columns=columns).to_csv(fh, index=False)
     if not rows:
         raise ValueError(
             f"No pair was written to {os.fspath(out)!r}: every scan was skipped "

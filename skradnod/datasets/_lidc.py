@@ -14,6 +14,7 @@ from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from ..io import MANIFEST_NAME, load_nodule_dataset
+from ..utils._atomic import atomic_write
 from . import _render
 from ._base import get_data_home, pair_id, pixel_centre, write_manifest, write_pair
 from ._contours import RATINGS, diameter_px
@@ -250,7 +251,8 @@ def _build(folder, readings, selected, seed, n_jobs, variant):
     # complete cohort.
     write_manifest(manifest, folder)
     params = _cohort_params(variant, len(chosen), seed)
-    (folder / PARAMS_NAME).write_text(json.dumps(params, indent=1))
+    with atomic_write(folder / PARAMS_NAME) as fh:
+        fh.write(json.dumps(params, indent=1))
     return params
 
 
