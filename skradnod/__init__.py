@@ -1,0 +1,16 @@
+"""skradnod: lung-nodule classification as scikit-learn estimators.
+
+:func:`save_model` and :func:`load_model` (from :mod:`skradnod.persistence`)
+are available here; they are imported on first use so that ``import
+skradnod`` stays light.
+"""
+
+__all__ = ["load_model", "save_model"]
+
+
+def __getattr__(name):
+    if name in __all__:
+        from . import persistence
+
+        return getattr(persistence, name)
+    raise AttributeError(f"module 'skradnod' has no attribute {name!r}")
