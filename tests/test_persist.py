@@ -19,7 +19,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.svm import SVC
 
-from skradnod import load_model, save_model
+from skradnod import load_model, save_model  # the lazy top-level names
 from skradnod.compose import FusionClassifier
 from skradnod.models import (
     AutoencoderEmbedding,
