@@ -17,7 +17,7 @@ $(VENV)/.installed-$(EXTRAS): pyproject.toml
 install: $(VENV)/.installed-$(EXTRAS)
 
 demo: install
-	$(BIN)/skradnod demo
+	$(BIN)/skradnod demo --overwrite
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS) tests skradnod --doctest-modules

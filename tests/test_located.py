@@ -161,3 +161,21 @@ def test_located_needs_both_columns():
         _located(full="slice").fit(frame, labels)
     with pytest.raises(ValueError, match="full-slice column 'full'"):
         _located().fit(frame, labels).predict(frame[["nodule"]])
+
+
+def test_located_model_saves_and_loads_without_pickle(tmp_path):
+    from skradnod.persistence import load_model, save_model
+
+    frame, labels, _, _ = _planted(24)
+    clf = _located().set_params(
+        locator__nodulelocator__max_epochs=2,
+        classifier__nodulecnnclassifier__max_epochs=2,
+    ).fit(frame, labels)
+    save_model(clf, tmp_path / "located.skradnod")
+    loaded = load_model(tmp_path / "located.skradnod")
+    np.testing.assert_array_equal(
+        loaded.predict_proba(frame[["full"]]), clf.predict_proba(frame[["full"]])
+    )
+    np.testing.assert_array_equal(
+        loaded.predict_center(frame[["full"]]), clf.predict_center(frame[["full"]])
+    )
