@@ -317,3 +317,23 @@ def test_binary_read_off_the_5class_models():
     assert by.loc[("nodule/semantic_oracle", "binary"), "fit_time"] == pytest.approx(
         by.loc[("nodule/semantic_oracle", "5class"), "fit_time"]
     )
+
+
+def test_results_json_joins_predictions_back_to_the_manifest_ids(tmp_path):
+    data = _rated_data()
+    # Ids as a manifest writes them: text with leading zeros, kept verbatim.
+    data.frame.index = pd.Index([f"{i:04d}" for i in range(60)], name="id")
+    run_experiments(
+        data, rows=["nodule/semantic_oracle"], task="5class", cv=5,
+        out_dir=tmp_path, n_bootstrap=10, figures=False, verbose=False,
+    )
+    payload = json.loads((tmp_path / "results.json").read_text())
+    assert payload["samples"]["id"] == [f"{i:04d}" for i in range(60)]
+    assert payload["samples"]["patient_id"] == [str(g) for g in data.groups]
+    samples = payload["rows"][0]["report"]["samples"]
+    assert samples["y_true"] == data.target.tolist()
+    proba = np.asarray(samples["proba"])
+    assert proba.shape == (60, 5)
+    np.testing.assert_allclose(proba.sum(axis=1), 1)
+    classes = np.asarray(payload["rows"][0]["report"]["classes"])
+    assert (classes[proba.argmax(axis=1)] == np.asarray(samples["y_pred"])).all()

@@ -61,7 +61,7 @@ RUN_FILES = ("results.json", "results.md")
 RUN_FOLDERS = ("figures", "errors")
 
 
-def _prepare_out_dir(path, option, overwrite):
+def _prepare_out_dir(path, option, overwrite, resume=False):
     """Check an experiment run's output folder before any work is done.
 
     The folder is created and a file written in it (so an unwritable folder is
@@ -77,6 +77,9 @@ def _prepare_out_dir(path, option, overwrite):
     overwrite : bool
         Accept a folder holding an earlier run (its files are removed by
         :func:`_clear_old_run`).
+    resume : bool, default=False
+        Accept a folder holding an earlier run and keep it (its finished rows
+        are kept by ``run_experiments(resume=True)``).
 
     Returns
     -------
@@ -105,13 +108,14 @@ def _prepare_out_dir(path, option, overwrite):
         f"{name}/" for name in RUN_FOLDERS
         if (path / name).is_dir() and any((path / name).iterdir())
     ]
-    if old and not overwrite:
+    if old and not overwrite and not resume:
         raise UserError(
             f"{option} {path} holds an earlier run ({', '.join(old)}); pass "
             "--overwrite to replace it (its results, figures/ and errors/ are "
-            "removed first) or name another folder."
+            "removed first), --resume to keep its finished rows, or name "
+            "another folder."
         )
-    return path, old
+    return path, [] if resume else old
 
 
 def _clear_old_run(path, old):

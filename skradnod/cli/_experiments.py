@@ -12,6 +12,18 @@ from ._common import DEMO_SIZES, UserError, _clear_old_run, _prepare_out_dir
 from ._data import unused_files_as_one_line
 
 
+def _run_experiments(data, **kwargs):
+    """``run_experiments``, with an earlier run that cannot be resumed as one line."""
+    from ..experiments import run_experiments
+
+    try:
+        return run_experiments(data, **kwargs)
+    except ValueError as exc:
+        if str(exc).startswith("resume:"):
+            raise UserError(f"--resume: {str(exc).removeprefix('resume: ')}") from None
+        raise
+
+
 def _demo_jobs(n_jobs, device):
     """Folds in parallel for the demo: on a CPU, two one-thread processes.
 
@@ -116,7 +128,7 @@ def _describe_size(size, config, settings, level="annotation"):
 
 def _demo(args, stream):
     from ..datasets import make_lidc_cohort
-    from ..experiments import PRESETS, run_experiments
+    from ..experiments import PRESETS
 
     device = _check_device(args.device)
     threads = args.threads
@@ -137,7 +149,7 @@ def _demo(args, stream):
             file=stream,
         )
     params = _row_params(args)
-    out, old = _prepare_out_dir(args.out, "--out", args.overwrite)
+    out, old = _prepare_out_dir(args.out, "--out", args.overwrite, args.resume)
     start = time.perf_counter()
     # All 6,859 full slices take 3.6 GB in memory; at full size read them lazily.
     data = make_lidc_cohort(
@@ -147,7 +159,7 @@ def _demo(args, stream):
         lazy=args.size == "full",
     )
     _clear_old_run(out, old)
-    results = run_experiments(
+    results = _run_experiments(
         data,
         rows=config["rows"],
         task=config["task"],
@@ -160,6 +172,7 @@ def _demo(args, stream):
         n_jobs=_demo_jobs(args.n_jobs, device),
         verbose=not args.quiet,
         binary_from_5class=config["binary_from_5class"],
+        resume=args.resume,
     )
     _print_results(results, out, time.perf_counter() - start, stream)
     return 0
@@ -199,7 +212,7 @@ def _describe_data(args, data, device, stream):
 
 
 def _reproduce(args, stream):
-    from ..experiments import resolve_rows, run_experiments
+    from ..experiments import resolve_rows
     from ..io import load_nodule_dataset
 
     device = _check_device(args.device)
@@ -211,7 +224,7 @@ def _reproduce(args, stream):
     if args.cv < 2:
         raise UserError(f"--cv must be at least 2; got {args.cv}.")
     params = _row_params(args)
-    out, old = _prepare_out_dir(args.out, "--out", args.overwrite)
+    out, old = _prepare_out_dir(args.out, "--out", args.overwrite, args.resume)
     start = time.perf_counter()
     try:
         with unused_files_as_one_line("reproduce"):
@@ -225,7 +238,7 @@ def _reproduce(args, stream):
     _clear_old_run(out, old)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*no patient ids")
-        results = run_experiments(
+        results = _run_experiments(
             data,
             rows=rows,
             task=args.task,
@@ -237,6 +250,7 @@ def _reproduce(args, stream):
             random_state=args.seed,
             n_jobs=args.n_jobs,
             verbose=not args.quiet,
+            resume=args.resume,
         )
     _print_results(results, out, time.perf_counter() - start, stream)
     if len(results) and (results["status"] == "failed").all():

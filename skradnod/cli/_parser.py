@@ -184,11 +184,18 @@ def _add_run_options(parser, *, out_default):
         f"(default: {out_default}); created if missing, refused if it holds an "
         "earlier run unless --overwrite",
     )
-    parser.add_argument(
+    earlier = parser.add_mutually_exclusive_group()
+    earlier.add_argument(
         "--overwrite",
         action="store_true",
         help="replace an earlier run in --out (its results.md/json, figures/ "
         "and errors/ are removed; the radiomics cache/ is kept)",
+    )
+    earlier.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the rows an earlier run in --out finished (same data, "
+        "folds, preset and seed) and run only the others, e.g. after Ctrl-C",
     )
     parser.add_argument(
         "--device",

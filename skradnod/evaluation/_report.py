@@ -119,7 +119,8 @@ class Report:
         Parameters
         ----------
         samples : bool, default=False
-            Include the per-sample true label, prediction, confidence and fold.
+            Include the per-sample true label, prediction, confidence, fold
+            and out-of-fold class probabilities.
 
         Returns
         -------
@@ -147,6 +148,9 @@ class Report:
                 "y_pred": self.y_pred.tolist(),
                 "confidence": self.confidence.tolist(),
                 "fold": self.fold.tolist(),
+                # Out-of-fold probabilities, one list per sample, columns as
+                # ``classes`` (None without predict_proba).
+                "proba": None if self.proba is None else self.proba.tolist(),
             }
         return _jsonable(out)
 

@@ -96,6 +96,7 @@ def run_experiments(
     figures=True,
     verbose=True,
     binary_from_5class=False,
+    resume=False,
 ):
     """Run experiment rows with patient-grouped CV and write the report.
 
@@ -140,6 +141,12 @@ def run_experiments(
         model (P(malignant) = P(4) + P(5), :func:`~skradnod.evaluation.
         binary_report`) instead of training a second model: half the cost, the
         same folds and patients. The report's "used" column says so.
+    resume : bool, default=False
+        Keep the rows an earlier run into ``out_dir`` finished (status "ok",
+        in its ``results.json``) instead of fitting them again: after an
+        interrupt, a rerun does only what is left. The earlier run must have
+        the same data, folds, preset, seed and bootstrap (else ValueError,
+        naming what differs); failed and unavailable rows run again.
 
     Returns
     -------
@@ -218,6 +225,19 @@ def run_experiments(
             f"{m['accuracy']:.3f}, within one {m['within_one']:.3f}, binary "
             f"{m['benign_accuracy']:.3f}, Fleiss' kappa {m['fleiss_kappa']:.2f}."
         )
+    finished = {}
+    if resume:
+        if out is None:
+            raise ValueError("resume=True needs out_dir (the earlier run's folder).")
+        finished = _finished_rows(
+            out / "results.json",
+            _context(data, cv, groups, preset_name, device, 0.0, n_bootstrap,
+                     n_patients, random_state),
+            settings, binary_from_5class,
+        )
+        if finished:
+            say(f"Resuming: {len(finished)} row(s) finished in the earlier run "
+                f"in {out} are kept.")
     options = {
         "preset": preset, "cv": cv, "device": device, "n_bootstrap": n_bootstrap,
         "random_state": random_state, "n_jobs": n_jobs, "verbose": verbose,
@@ -235,16 +255,21 @@ def run_experiments(
         results = pd.DataFrame.from_records(records)
         wall = time.perf_counter() - start
         context = _context(
-            data, cv, groups, preset_name, device, wall, n_bootstrap, n_patients
+            data, cv, groups, preset_name, device, wall, n_bootstrap, n_patients,
+            random_state,
         )
         if radiologists is not None:
             context["radiologists"] = radiologists.to_dict()
         _write_markdown(out / "results.md", results, context)
-        _write_json(out / "results.json", results, reports, context, settings)
+        _write_json(
+            out / "results.json", results, reports, context, settings,
+            samples=_sample_table(data, groups),
+        )
 
     records, reports = _run_jobs(
         jobs, data, params, options, out=out, figures=figures,
         binary_from_5class=binary_from_5class, say=say, write=write_results,
+        finished=finished,
     )
     write_results(records, reports)
     say(f"Done in {time.perf_counter() - start:.0f} s.")
@@ -279,7 +304,8 @@ def _check_row_params(params):
 
 
 def _run_jobs(
-    jobs, data, params, options, *, out, figures, binary_from_5class, say, write
+    jobs, data, params, options, *, out, figures, binary_from_5class, say, write,
+    finished=None,
 ):
     """Run each ``(key, task)`` of ``jobs``: the results records and reports.
 
@@ -292,6 +318,13 @@ def _run_jobs(
     for i, (key, task_name) in enumerate(jobs, 1):
         spec = EXPERIMENTS[key]
         say(f"[{i}/{len(jobs)}] {key} ({task_name}) ...")
+        if (key, task_name) in (finished or {}):
+            record, report = finished[(key, task_name)]
+            say("    kept from the earlier run: " + _progress_line(record, report)
+                .strip())
+            records.append(record)
+            reports.append(report)
+            continue
         row_params = {**params.get(spec.name, {}), **params.get(key, {})}
         cached = baselines.get((spec.name, task_name)) if spec.baseline else None
         if cached is None and task_name == "binary" and key in five_class:
@@ -462,7 +495,10 @@ def _failure(exc, spec, task, out):
     return message
 
 
-def _context(data, cv, groups, preset_name, device, wall, n_bootstrap, n_patients):
+def _context(
+    data, cv, groups, preset_name, device, wall, n_bootstrap, n_patients,
+    random_state=None,
+):
     grouped = groups is not None
     # The splitter cross_validate_report makes of an int cv (its _make_cv).
     if isinstance(cv, Integral):
@@ -485,10 +521,83 @@ def _context(data, cv, groups, preset_name, device, wall, n_bootstrap, n_patient
         "device": device,
         "wall_time": wall,
         "bootstrap": f"{n_bootstrap} resamples" + (" of patients" if grouped else ""),
+        "random_state": random_state,
     }
 
 
-def _write_json(path, results, reports, context, settings):
+def _sample_table(data, groups):
+    """Each sample's id (the manifest's ``id``) and patient, in the rows' order.
+
+    Every row's ``report.samples`` lists its out-of-fold predictions in this
+    order, so they join back to the manifest by id.
+    """
+    ids = [str(i) for i in data.frame.index]
+    table = {"id": ids}
+    if groups is not None:
+        table["patient_id"] = [str(g) for g in np.asarray(groups)]
+    return table
+
+
+class _StoredReport:
+    """A finished row's report as an earlier run's results.json holds it."""
+
+    def __init__(self, payload):
+        self.payload = payload
+        self.metrics = payload["metrics"]
+        self.ci = {k: tuple(v) for k, v in payload["ci95"].items()}
+
+    def to_dict(self, *, samples=False):
+        return self.payload
+
+
+# What must match for an earlier run's rows to be kept.
+_RESUME_KEYS = ("data", "cv", "preset", "bootstrap", "random_state", "settings")
+
+
+def _finished_rows(path, context, settings, binary_from_5class):
+    """``{(key, task): (record, report)}`` of the rows an earlier run finished."""
+    if not path.is_file():
+        return {}
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        earlier = payload["context"]
+        rows = payload["rows"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(
+            f"resume: cannot read the earlier run's {path} ({exc}); rerun "
+            "without resume (CLI: --overwrite)."
+        ) from None
+    now = json.loads(json.dumps(_jsonable({**context, "settings": settings})))
+    differ = [k for k in _RESUME_KEYS if earlier.get(k) != now.get(k)]
+    if differ:
+        raise ValueError(
+            f"resume: the earlier run in {path.parent} used other "
+            f"{', '.join(differ)} (earlier {[earlier.get(k) for k in differ]}, "
+            f"now {[now.get(k) for k in differ]}); rerun without resume (CLI: "
+            "--overwrite) or name another folder."
+        )
+    finished = {
+        (row["key"], row["task"]): (
+            {k: v for k, v in row.items() if k != "report"},
+            _StoredReport(row["report"]),
+        )
+        for row in rows
+        if row.get("status") == "ok" and row.get("report") is not None
+    }
+    if binary_from_5class:
+        # A binary row read off its 5-class model needs that model's report
+        # object: keep the two together or run both again.
+        finished = {
+            (key, task): kept for (key, task), kept in finished.items()
+            if (key, "binary") in finished and (key, "5class") in finished
+            or getattr(EXPERIMENTS.get(key), "baseline", False)
+        }
+    # Rows the registry no longer has are not this run's.
+    finished = {job: kept for job, kept in finished.items() if job[0] in EXPERIMENTS}
+    return finished
+
+
+def _write_json(path, results, reports, context, settings, samples=None):
     payload = {
         "context": {
             **context,
@@ -496,6 +605,7 @@ def _write_json(path, results, reports, context, settings):
                 k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()
             },
         },
+        "samples": samples,
         "rows": [
             {
                 **_jsonable(rec),
