@@ -5,10 +5,10 @@ import tempfile
 from pathlib import Path
 
 # What ``skradnod demo`` runs at each size. Measured on the 2-core development
-# machine: "demo" (1,500 readings, two folds at a time, one torch thread each)
-# took 7 min 56 s wall on idle cores with the cohort already built (800 s CPU),
-# and 10 min 24 s while another benchmark process shared the cores; "quick" is
-# the trimmed version the tests run (under a minute).
+# machine: "demo" (1,500 readings, two folds at a time, one torch thread each;
+# all rows, the located row included) took 13 min 23 s wall on idle cores from
+# a fresh clone with the cohort already built (1,270 s CPU; the located row
+# 313 s of it); "quick" is the trimmed version the tests run (under a minute).
 DEMO_SIZES = {
     "quick": {
         "n_samples": 60,
