@@ -18,6 +18,19 @@ from skradnod.cli import main
 from skradnod.models import AutoencoderEmbedding, NoduleCNNClassifier
 
 
+@pytest.fixture(autouse=True)
+def python_sigint_handler():
+    """Ctrl-C as a terminal delivers it: Python's own SIGINT handler in place.
+
+    A shell that starts a command in the background without job control
+    (``cmd &`` in a script) starts it with SIGINT ignored; a Ctrl-C can then
+    never reach it, and these tests would send theirs into nothing.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 class InterruptAt(Callback):
     """Send SIGINT (Ctrl-C) at the end of epoch ``epoch``; note train end."""
 
