@@ -5,21 +5,12 @@ figures)."""
 
 import os
 
-import numpy as np
 import pytest
+from _synthetic import write_tiny_manifest
 
 from skradnod.cli import main
-from skradnod.io import write_nrrd
 
-
-def _data(folder):
-    rows = ["id,full,nodule,malignancy,patient_id"]
-    for i in range(12):
-        write_nrrd(folder / f"f{i}.nrrd", np.full((64, 64), i, np.int16))
-        write_nrrd(folder / f"n{i}.nrrd", np.full((20, 20), i, np.int16))
-        rows.append(f"{i},f{i}.nrrd,n{i}.nrrd,{1 + i % 5},p{i // 2}")
-    (folder / "manifest.csv").write_text("\n".join(rows) + "\n")
-    return folder
+_data = write_tiny_manifest
 
 
 def _reproduce(data, out, *extra):

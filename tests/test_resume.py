@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from _synthetic import write_tiny_manifest
 from sklearn.utils import Bunch
 
 import skradnod.experiments._runner as runner
 from skradnod.cli import main
 from skradnod.experiments import RATING_COLUMNS, run_experiments
-from skradnod.io import write_nrrd
 
 
 def _rated(n=60, seed=0):
@@ -80,14 +80,7 @@ def test_resume_without_an_earlier_run_runs_everything(tmp_path, fitted_rows):
     assert fitted_rows == [("nodule/majority", "5class")]
 
 
-def _data(folder):
-    rows = ["id,full,nodule,malignancy,patient_id"]
-    for i in range(12):
-        write_nrrd(folder / f"f{i}.nrrd", np.full((64, 64), i, np.int16))
-        write_nrrd(folder / f"n{i}.nrrd", np.full((20, 20), i, np.int16))
-        rows.append(f"{i},f{i}.nrrd,n{i}.nrrd,{1 + i % 5},p{i // 2}")
-    (folder / "manifest.csv").write_text("\n".join(rows) + "\n")
-    return folder
+_data = write_tiny_manifest
 
 
 def test_cli_resume_reruns_only_what_is_left_and_names_a_mismatch(tmp_path, capsys):

@@ -305,8 +305,11 @@ class LocatedNoduleClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         -------
         centres : ndarray of shape (n_samples, 2)
         """
+        return self._centres(self._full_images(X))
+
+    def _centres(self, images):
         check_is_fitted(self, "locator_")
-        return np.asarray(self.locator_.predict(self._full_images(X)), dtype=float)
+        return np.asarray(self.locator_.predict(images), dtype=float)
 
     def center_error(self, X):
         """Distance of each predicted centre to the crop's, in full-slice pixels.
@@ -328,11 +331,10 @@ class LocatedNoduleClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         reference = TemplateMatcher(
             self.match_threshold, full=self.full, nodule=self.nodule
         ).fit_transform(X)
-        predicted = self.predict_center(X)
-        sizes = np.array(
-            [np.shape(image)[::-1] for image in self._full_images(X)], dtype=float
-        )
-        return np.linalg.norm((predicted - reference) * sizes, axis=1)
+        images = self._full_images(X)
+        # (width, height) of each slice, to turn fractions into pixels.
+        sizes = np.array([np.shape(image)[::-1] for image in images], dtype=float)
+        return np.linalg.norm((self._centres(images) - reference) * sizes, axis=1)
 
     def crop(self, X):
         """The crops the classifier reads, ``crop_size`` px around the centres found.
@@ -347,7 +349,7 @@ class LocatedNoduleClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         crops : ndarray of shape (n_samples, crop_size, crop_size)
         """
         images = self._full_images(X)
-        return crop_around(images, self.predict_center(X), self.crop_size)
+        return crop_around(images, self._centres(images), self.crop_size)
 
     def predict_proba(self, X):
         """Class probabilities of the crops around the predicted centres.

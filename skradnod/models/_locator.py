@@ -177,10 +177,9 @@ class NoduleLocator(BaseNetClassifier):
         heatmap : ndarray of shape (n_samples, rows, cols)
         """
         check_is_fitted(self, "module_")
-        logits = torch.cat(list(self.forward_iter(X, training=False)))
-        return torch.softmax(logits.float(), dim=1).numpy().reshape(
-            -1, *self.grid_
-        )
+        # skorch's forward: every batch's logits, concatenated, on the CPU.
+        logits = self.forward(X, training=False).float()
+        return torch.softmax(logits, dim=1).numpy().reshape(-1, *self.grid_)
 
     def predict_proba(self, X):
         """Not available: a locator predicts centres (:meth:`predict`)."""
@@ -204,8 +203,8 @@ class NoduleLocator(BaseNetClassifier):
             :class:`~skradnod.localization.TemplateMatcher`'s convention.
         """
         check_is_fitted(self, "module_")
-        logits = torch.cat(list(self.forward_iter(X, training=False)))
-        return decode_heatmap(logits.float().numpy(), self.grid_)
+        logits = self.forward(X, training=False).float()
+        return decode_heatmap(logits.numpy(), self.grid_)
 
     def score(self, X, y, sample_weight=None):
         """R² of the predicted centres (scikit-learn's regressor score).
