@@ -51,6 +51,7 @@ check of the script itself (seconds): ``--n 60 --folds 2 --rows majority
 
 import argparse
 import ast
+import importlib.util
 import json
 import os
 import platform
@@ -122,6 +123,8 @@ def build_row(row, preset, seed, device, memory):
             class_weight="balanced", random_state=seed, n_jobs=1, verbose=-1
         )
         return make_pipeline(extractor, gbm), "nodule"
+    if row.startswith("monai_"):
+        return _monai_row(row.removeprefix("monai_"), preset, seed)
     if row == "radiomic_rf":
         # The method's whole extractor (Original + Wavelet), whatever the preset:
         # the reference the nets must reach.
@@ -137,6 +140,29 @@ def build_row(row, preset, seed, device, memory):
         preset=preset, task="5class", device=device, random_state=seed, **extra
     )
     return estimator, spec.input
+
+
+def _monai_row(network, preset, seed):
+    """A MONAI peer (the bench extra), at the preset's crop size, routed groups."""
+    import sklearn
+
+    from skradnod.experiments._presets import _preset
+
+    if importlib.util.find_spec("monai") is None:
+        raise SystemExit(f"monai_{network} needs monai: pip install -e '.[bench]'")
+    # Beside this script, not part of skradnod: imported by path so that the
+    # benchmark also works when it is itself imported by path (the tests).
+    spec = importlib.util.spec_from_file_location(
+        "monai_peer", Path(__file__).with_name("monai_peer.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    MonaiPeerClassifier = module.MonaiPeerClassifier
+    settings = _preset(preset)
+    peer = MonaiPeerClassifier(network=network, size=settings["nodule_size"],
+                               random_state=seed)
+    with sklearn.config_context(enable_metadata_routing=True):
+        peer.set_fit_request(groups=True)
+    return peer, "nodule"
 
 
 def row_input(data, kind):

@@ -93,3 +93,27 @@ def test_peer_and_full_slice_rows_are_built(bench):
     assert kind == "nodule"
     assert isinstance(gbm[-1], lightgbm.LGBMClassifier)
     assert gbm[-1].class_weight == "balanced" and gbm[-1].random_state == 0
+
+
+def test_monai_peer_rows_train_on_routed_patients_and_repeat(bench):
+    pytest.importorskip("monai")
+    import sklearn
+
+    peer, kind = bench.build_row("monai_densenet121", "quick", 0, "cpu", None)
+    assert kind == "nodule" and peer.network == "densenet121" and peer.size == 32
+    rng = np.random.default_rng(0)
+    crops = [rng.normal(-500, 300, (20 + i % 5, 20)).astype(np.float32)
+             for i in range(16)]
+    y = np.array([1, 2, 4, 5] * 4)
+    groups = np.repeat(np.arange(8), 2)
+    peer.set_params(max_epochs=2, batch_size=8)
+    with sklearn.config_context(enable_metadata_routing=True):
+        from sklearn.utils.metadata_routing import get_routing_for_object
+
+        assert get_routing_for_object(peer).consumes("fit", ["groups"]) == {"groups"}
+    first = sklearn.base.clone(peer).fit(crops, y, groups=groups).predict_proba(crops)
+    again = sklearn.base.clone(peer).fit(crops, y, groups=groups).predict_proba(crops)
+    assert first.shape == (16, 4) and np.allclose(first.sum(1), 1)
+    np.testing.assert_array_equal(first, again)
+    with pytest.raises(ValueError, match="network must be one of"):
+        sklearn.base.clone(peer).set_params(network="vit").fit(crops, y)
