@@ -80,7 +80,6 @@ def _nodule_rows():
             "FusionClassifier: image branch (preprocessed crop) and radiomics "
             "branch (selected features) joined in FusionNet.",
             _features_images,
-    _located_cnn,
         ),
     ]
 
