@@ -20,7 +20,7 @@ from sklearn.utils import Bunch, _safe_indexing
 from skorch.utils import to_tensor
 
 from ..evaluation._plotting import _new_axes, _title
-from ._nets import default_layer, get_layer, image_input, resolve_net
+from ._nets import check_has_conv, default_layer, get_layer, image_input, resolve_net
 
 __all__ = ["GradCAMDisplay", "grad_cam"]
 
@@ -158,6 +158,7 @@ def grad_cam(estimator, X, *, layer=None, target="predicted"):
     caller = "grad_cam"
     net, X_net = resolve_net(estimator, X, caller)
     module = net.module_
+    check_has_conv(module, caller)
     iterator = net.get_iterator(net.get_dataset(X_net), training=False)
     parts, name = [], None
     was_training = module.training

@@ -125,14 +125,25 @@ def _contains_pooling(module):
     return any(isinstance(child, _POOLING) for child in module.modules())
 
 
+def check_has_conv(module, caller):
+    """Raise, naming ``caller``, when ``module`` has no ``Conv2d``."""
+    if not any(isinstance(child, nn.Conv2d) for child in module.modules()):
+        raise ValueError(
+            f"{caller}: {type(module).__name__} has no convolutional layer "
+            "(torch.nn.Conv2d), so there is no feature map to explain; Grad-CAM "
+            "is for image nets. A feature model is explained by "
+            "FeatureImportanceDisplay."
+        )
+
+
 def default_layer(module, forward, inputs, caller):
     """Name of the layer Grad-CAM reads when none is given.
 
     The rule: run the module once and take the **last module to finish whose
     output is a 4-D feature map larger than 1x1, which runs once per forward
     pass (not a shared activation such as torchvision's reused ReLU) and which
-    neither is nor contains a pooling layer**. That is the output of the last convolutional
-    stage before the pooling that leads to the head: the output of a whole
+    neither is nor contains a pooling layer**. That is the output of the last
+    convolutional stage before the pooling that leads to the head: the output of a whole
     residual, inception or SE block rather than its last inner convolution,
     which sees only one branch (``features.10``, the last SE block, of
     :class:`~skradnod.nn.NoduleCNN`; ``backbone.backbone.layer4`` of a ResNet50
@@ -158,13 +169,7 @@ def default_layer(module, forward, inputs, caller):
     ValueError
         If the module has no ``Conv2d`` or no feature map larger than 1x1.
     """
-    if not any(isinstance(child, nn.Conv2d) for child in module.modules()):
-        raise ValueError(
-            f"{caller}: {type(module).__name__} has no convolutional layer "
-            "(torch.nn.Conv2d), so there is no feature map to explain; Grad-CAM "
-            "is for image nets. A feature model is explained by "
-            "FeatureImportanceDisplay."
-        )
+    check_has_conv(module, caller)
     finished = []
 
     def hook(name):
