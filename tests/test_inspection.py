@@ -287,3 +287,26 @@ def test_explain_predictions_refuses_a_file_as_folder(blob_net, tmp_path):
     with pytest.raises(ValueError, match="out_dir .*taken' is a file"):
         explain_predictions(blob_net, X, out_dir=target)
     assert target.read_text() == "keep"
+
+
+def test_gradcam_of_the_fusion_image_branch():
+    import pandas as pd
+    from sklearn.preprocessing import StandardScaler
+
+    from skradnod.compose import FusionClassifier
+
+    X, y, masks = _blob_crops(8, seed=7)
+    frame = pd.DataFrame({"nodule": list(X), "diameter": np.arange(8.0)})
+    clf = FusionClassifier(
+        [("image", "passthrough", "nodule"),
+         ("features", StandardScaler(), ["diameter"])],
+        module__image_width=4, max_epochs=1, valid_size=None, random_state=0,
+        n_jobs=1,
+    ).fit(frame, y)
+    cam = grad_cam(clf, frame.iloc[:3])
+    # The image branch's last stage before its last pooling (2x2 at 32 px).
+    assert cam.layer == "image_branch.stages.4.0"
+    assert cam.heatmaps.shape == (3, SIZE, SIZE)
+    np.testing.assert_allclose(cam.images, X[:3], atol=1e-6)
+    np.testing.assert_allclose(cam.proba, clf.predict_proba(frame.iloc[:3]),
+                               atol=1e-6)
