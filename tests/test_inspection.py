@@ -310,3 +310,22 @@ def test_gradcam_of_the_fusion_image_branch():
     np.testing.assert_allclose(cam.images, X[:3], atol=1e-6)
     np.testing.assert_allclose(cam.proba, clf.predict_proba(frame.iloc[:3]),
                                atol=1e-6)
+
+
+def test_importance_without_groups_warns_naming_itself():
+    from skradnod.model_selection import UngroupedSplitWarning
+
+    F, y, names, _ = _planted_table(40)
+    forest = RandomForestClassifier(n_estimators=5, random_state=0)
+    with pytest.warns(UngroupedSplitWarning,
+                      match="grouped_permutation_importance: no groups given"):
+        grouped_permutation_importance(forest, F, y, groups=None, cv=2,
+                                       n_repeats=1)
+
+
+def test_explain_predictions_takes_a_dense_net_for_a_feature_model(tmp_path):
+    # auto: a net without convolutions reads features, so it gets importance.
+    F, y, names, groups = _planted_table(40)
+    dense = FeatureNetClassifier(max_epochs=1, valid_size=None, random_state=0)
+    with pytest.raises(ValueError, match="needs the labels y of X"):
+        explain_predictions(dense.fit(F, y), F, out_dir=tmp_path)

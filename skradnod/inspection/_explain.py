@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
@@ -44,7 +45,13 @@ def _resolve_kind(model, kind):
         )
     if kind != "auto":
         return kind
-    return "gradcam" if hasattr(_final_step(model), "module_") else "importance"
+    # An image net has convolutions; a net of feature tables
+    # (FeatureNetClassifier) is explained like the other radiomic models.
+    module = getattr(_final_step(model), "module_", None)
+    convolutional = module is not None and any(
+        isinstance(child, torch.nn.Conv2d) for child in module.modules()
+    )
+    return "gradcam" if convolutional else "importance"
 
 
 def _check_ids(ids, n):
@@ -198,7 +205,8 @@ def explain_predictions(
         as given into the index; file names keep only their safe characters.
         Default: the positions ``0, 1, ...``.
     kind : {"auto", "gradcam", "importance"}, default="auto"
-        "auto": Grad-CAM when the model ends in a torch net, else importance.
+        "auto": Grad-CAM when the model ends in a convolutional torch net,
+        else importance.
     layer : str, torch.nn.Module or None, default=None
         Grad-CAM's layer (see :func:`grad_cam`).
     target : "predicted" or label, default="predicted"

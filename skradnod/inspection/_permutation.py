@@ -10,14 +10,17 @@ repeating: each column it sees holds row numbers, and permuting column ``g``
 permutes the rows of every feature of group ``g`` together.
 """
 
+import warnings
 from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.inspection import permutation_importance
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, check_cv
 from sklearn.utils import Bunch, check_array, column_or_1d
 
-from ..evaluation._validation import _fit_folds, _make_cv
+from ..evaluation._validation import _fit_folds
+from ..model_selection import UngroupedSplitWarning
 
 __all__ = ["feature_groups", "grouped_permutation_importance"]
 
@@ -235,7 +238,7 @@ def grouped_permutation_importance(
         )
     names = _names(feature_names, features.shape[1], caller)
     by_group = feature_groups(names, grouping)
-    splitter = _make_cv(cv, groups, random_state)
+    splitter = _splitter(cv, groups, random_state, caller)
     splits = list(splitter.split(features, y, groups))
     fitted, _ = _fit_folds(clone(estimator), features, y, groups, splits, n_jobs,
                            False)
@@ -258,6 +261,22 @@ def grouped_permutation_importance(
         feature_names=np.asarray(list(by_group), dtype=object),
         groups={key: [names[j] for j in cols] for key, cols in by_group.items()},
     )
+
+
+def _splitter(cv, groups, random_state, caller):
+    """The outer folds: patient-grouped and stratified for an int ``cv``."""
+    if not isinstance(cv, Integral):
+        return check_cv(cv, classifier=True)
+    if groups is not None:
+        return StratifiedGroupKFold(int(cv), shuffle=True, random_state=random_state)
+    warnings.warn(
+        f"{caller}: no groups given, so folds are not grouped by patient; a "
+        "patient with samples on both sides of a split makes the held-out "
+        "score, and so the importances, optimistic. Pass groups=patient_ids.",
+        UngroupedSplitWarning,
+        stacklevel=3,
+    )
+    return StratifiedKFold(int(cv), shuffle=True, random_state=random_state)
 
 
 def _names(feature_names, n_features, caller):
