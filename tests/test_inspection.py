@@ -329,3 +329,33 @@ def test_explain_predictions_takes_a_dense_net_for_a_feature_model(tmp_path):
     dense = FeatureNetClassifier(max_epochs=1, valid_size=None, random_state=0)
     with pytest.raises(ValueError, match="needs the labels y of X"):
         explain_predictions(dense.fit(F, y), F, out_dir=tmp_path)
+
+
+def test_gradcam_of_a_located_model_lies_over_its_crop():
+    # A located model's classifier reads the crop it cuts around the centre it
+    # finds; the heat map must lie over that crop, preprocessed as it was.
+    import pandas as pd
+
+    from skradnod.models import LocatedNoduleClassifier, NoduleLocator
+    from skradnod.preprocessing import make_ct_preprocessor
+
+    rng = np.random.RandomState(0)
+    full = rng.normal(-850, 15, (12, 40, 40)).astype(np.float32)
+    full[:, 16:24, 16:24] = 40.0
+    frame = pd.DataFrame({"full": list(full),
+                          "nodule": [f[14:26, 14:26].copy() for f in full]})
+    y = np.arange(12) % 2
+    options = {"max_epochs": 1, "valid_size": None, "random_state": 0, "n_jobs": 1}
+    window = make_ct_preprocessor(clahe=False, bilateral=False)
+    clf = LocatedNoduleClassifier(
+        locator=make_pipeline(window, NoduleLocator(module__width=4, **options)),
+        classifier=make_pipeline(
+            window, NoduleCNNClassifier(module__width=4, **options)),
+        crop_size=16,
+    ).fit(frame, y)
+    cam = grad_cam(clf, frame[["full"]].iloc[:2])
+    seen = clf.classifier_[:-1].transform(clf.crop(frame[["full"]].iloc[:2]))
+    np.testing.assert_allclose(cam.images, seen, atol=1e-6)
+    assert cam.heatmaps.shape == (2, 16, 16)
+    np.testing.assert_allclose(cam.proba, clf.predict_proba(frame.iloc[:2]),
+                               atol=1e-6)
