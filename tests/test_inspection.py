@@ -228,15 +228,15 @@ def test_importance_bad_inputs_are_named():
 
 
 def test_explain_predictions_writes_one_png_per_sample(blob_net, tmp_path):
-    X, _, _ = _blob_crops(4, seed=5)
-    # Hostile ids: a path, a dot file, two that clash once made safe.
-    ids = ["../escape", ".hidden", "a b", "a_b"]
+    X, _, _ = _blob_crops(5, seed=5)
+    # Hostile ids: a path, a dot file, three that clash once made safe.
+    ids = ["../escape", ".hidden", "a b", "a_b", "a_b-3"]
     out = tmp_path / "explain"
     index = explain_predictions(blob_net, X, ids=ids, out_dir=out)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["explain"]
     files = index["file"].tolist()
     assert files == ["gradcam__._escape.png", "gradcam__hidden.png",
-                     "gradcam_a_b.png", "gradcam_a_b-3.png"]
+                     "gradcam_a_b.png", "gradcam_a_b-3.png", "gradcam_a_b-3-4.png"]
     assert all((out / name).stat().st_size > 1000 for name in files)
     with open(out / "explanations.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))

@@ -90,8 +90,9 @@ def _file_names(ids, prefix):
         if stem.startswith("."):
             stem = "_" + stem[1:]
         name = f"{prefix}{stem}.png"
-        if name.lower() in taken:
-            name = f"{prefix}{stem}-{position}.png"
+        while name.lower() in taken:  # a renamed one may clash again
+            stem = f"{stem}-{position}"
+            name = f"{prefix}{stem}.png"
         taken.add(name.lower())
         names.append(name)
     return names
