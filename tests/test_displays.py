@@ -21,6 +21,7 @@ from skradnod.evaluation import (
     expected_calibration_error,
     report_from_predictions,
 )
+from skradnod.inspection import FeatureImportanceDisplay, GradCAMDisplay
 
 # Three classes, ten samples. Predicted class = argmax of each row; the
 # confidence of each row is its largest entry.
@@ -233,6 +234,12 @@ def test_confusion_matrix_sklearn_paths_stay_out_of_pyplot(no_pyplot_figures):
         lambda ax: ConfidenceDisplay.from_report(_report(), ax=ax),
         lambda ax: TopLabelCalibrationDisplay.from_report(_report(), ax=ax),
         lambda ax: LatentTSNEDisplay.from_embedding(PROBA, Y_TRUE, ax=ax),
+        lambda ax: GradCAMDisplay(
+            np.eye(4), np.ones((4, 4)), predicted=2, proba=0.8
+        ).plot(ax=ax),
+        lambda ax: FeatureImportanceDisplay(
+            [0.3, 0.1], [0.05, 0.02], ["original_glcm", "original_shape2D"]
+        ).plot(ax=ax),
     ],
 )
 def test_displays_draw_on_the_given_axes(draw):
