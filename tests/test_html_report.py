@@ -285,6 +285,13 @@ def test_bad_run_folders_and_sections_are_refused(tmp_path):
         {"context": {}, "rows": [{"key": "a", "task": "5class"}]}))
     with pytest.raises(ValueError, match=r"no column\(s\) \['table', 'row', 'title'"):
         write_html_report(tmp_path)
+    # Values of the wrong kind (an edited file): the file is named.
+    (tmp_path / "results.json").write_text(json.dumps({
+        "context": {"wall_time": "long", "run": [1], "radiologists": {"x": 1}},
+        "rows": [{"table": "nodule", "row": "r", "key": "nodule/r", "title": "R",
+                  "task": "5class", "status": "ok", "figures": 3}]}))
+    with pytest.raises(ValueError, match="Cannot read the run's .*results.json"):
+        write_html_report(tmp_path)
     record = {"table": "nodule", "row": "r", "key": "nodule/r", "title": "R",
               "task": "ternary", "status": "ok"}
     with pytest.raises(ValueError, match=r"unknown task\(s\) \['ternary'\]"):

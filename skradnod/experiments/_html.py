@@ -208,9 +208,11 @@ def _run_section(context, written):
         label: _e(context[key]) for key, label in _CONTEXT_LABELS
         if context.get(key) is not None
     }
-    if context.get("wall_time") is not None:
-        items["Wall time"] = f"{context['wall_time']:.0f} s"
-    run = dict(context.get("run") or {})
+    wall = context.get("wall_time")
+    if isinstance(wall, (int, float)):
+        items["Wall time"] = f"{wall:.0f} s"
+    run = context.get("run") or {}
+    run = dict(run) if isinstance(run, Mapping) else {"run": run}
     versions = run.pop("versions", None)
     classes = run.pop("classes", None)
     if isinstance(classes, Mapping):
@@ -408,6 +410,22 @@ def _read_run(out_dir):
     return _check_results(records, file), dict(context)
 
 
+def _body(out_dir, results, context, sections):
+    written = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    summary = ", ".join(
+        str(context[k]) for k in ("data", "cv") if context.get(k) is not None
+    )
+    return "\n".join([
+        "<h1>skradnod results</h1>",
+        f'<p class="note">{_e(summary)}</p>' if summary else "",
+        _run_section(context, written),
+        _extra_sections(sections),
+        _tables_section(results, context) if results is not None
+        else '<p class="note">No row has finished yet.</p>',
+        "" if results is None else _rows_section(results, out_dir),
+    ])
+
+
 def write_html_report(out_dir, results=None, context=None, *, sections=()):
     """Write ``report.html``: a run's tables and figures in one file.
 
@@ -467,7 +485,8 @@ def write_html_report(out_dir, results=None, context=None, *, sections=()):
     True
     """
     out_dir = Path(out_dir)
-    if results is None:
+    read = results is None
+    if read:
         results, stored = _read_run(out_dir)
         context = stored if context is None else context
     else:
@@ -477,19 +496,15 @@ def write_html_report(out_dir, results=None, context=None, *, sections=()):
         agreement = results.attrs.get("radiologists")
         if agreement is not None and hasattr(agreement, "to_dict"):
             context["radiologists"] = agreement.to_dict()
-    written = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    summary = ", ".join(
-        str(context[k]) for k in ("data", "cv") if context.get(k) is not None
-    )
-    body = "\n".join([
-        "<h1>skradnod results</h1>",
-        f'<p class="note">{_e(summary)}</p>' if summary else "",
-        _run_section(context, written),
-        _extra_sections(sections),
-        _tables_section(results, context) if results is not None
-        else '<p class="note">No row has finished yet.</p>',
-        "" if results is None else _rows_section(results, out_dir),
-    ])
+    try:
+        body = _body(out_dir, results, context, sections)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        if not read or str(exc).startswith("sections:"):
+            raise
+        # An edited results.json: its values are not those of a run.
+        raise ValueError(
+            f"Cannot read the run's {out_dir / 'results.json'}: {exc!r}."
+        ) from None
     path = out_dir / REPORT_NAME
     with atomic_write(path) as fh:
         fh.write(_PAGE.substitute(title="skradnod results", style=_STYLE, body=body))
