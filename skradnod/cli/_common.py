@@ -57,7 +57,7 @@ def _check_out_dir(path, option):
 
 
 # What a run writes into --out (cache/ holds content-keyed features, kept).
-RUN_FILES = ("results.json", "results.md")
+RUN_FILES = ("results.json", "results.md", "report.html")
 RUN_FOLDERS = ("figures", "errors")
 
 

@@ -99,7 +99,8 @@ def _print_results(results, out, wall, stream):
         print(f"{r['key']}: {r['status']} - {r['message']}", file=stream)
     print(f"\nWall time: {wall:.0f} s.", file=stream)
     print(
-        f"Report: {out / 'results.md'} (all metrics, what each row used); "
+        f"Report: {out / 'report.html'} (one page: tables, figures, what the "
+        f"run used); {out / 'results.md'} (all metrics, what each row used); "
         f"figures: {out / 'figures'}; machine-readable: {out / 'results.json'}",
         file=stream,
     )

@@ -5,7 +5,8 @@ Each row of the thesis's Table 2 (full slices) and Table 3 (nodule crops) is an
 pipeline), the input it reads, and a description. :func:`run_experiments` runs
 the rows with :func:`skradnod.evaluation.cross_validate_report` (patient-grouped
 folds) and writes ``results.md`` (laid out like the thesis's tables, with 95 %
-intervals), ``results.json`` and the figures.
+intervals), ``results.json``, the figures and ``report.html`` (all of it in
+one self-contained page, :func:`write_html_report`).
 
 Every table also holds two baselines: ``majority`` (always the most frequent
 class) and, when the data has the radiologists' rating columns (the built-in
@@ -19,6 +20,7 @@ dependency (torchvision for transfer learning) makes only its own row
 unavailable.
 """
 
+from ._html import write_html_report
 from ._presets import PRESETS, TABLES, TASKS  # noqa: F401
 from ._registry import EXPERIMENTS, get_experiment, resolve_rows
 from ._report import format_tables
@@ -36,4 +38,5 @@ __all__ = [
     "resolve_rows",
     "run_experiments",
     "run_row",
+    "write_html_report",
 ]

@@ -101,6 +101,57 @@ def _status_cell(result):
     return status
 
 
+def _thesis_tables(results):
+    """The thesis's tables as data, for the Markdown and the HTML report.
+
+    Returns
+    -------
+    tables : list of (heading, columns, rows)
+        One entry per table present in ``results``; ``rows`` are lists of cell
+        strings, the first the model's title.
+    """
+    tables = []
+    tasks = [t for t in TASKS if t in set(results["task"])]
+    for table, heading in TABLES.items():
+        part = results[results["table"] == table]
+        if part.empty:
+            continue
+        columns = ["Model"]
+        for task in tasks:
+            label = TASKS[task][0]
+            columns += [f"{label} accuracy", "precision", "recall"]
+        rows = []
+        for name in dict.fromkeys(part["row"]):
+            same = part[part["row"] == name]
+            cells = [same["title"].iloc[0]]
+            for task in tasks:
+                match = same[same["task"] == task]
+                if match.empty:
+                    cells += ["-"] * 3
+                    continue
+                result = match.iloc[0].to_dict()
+                if result["status"] != "ok":
+                    cells += [_status_cell(result), "-", "-"]
+                else:
+                    cells += [
+                        _marked(_cell(result, "accuracy"), result),
+                        _cell(result, "precision"),
+                        _cell(result, "recall"),
+                    ]
+            rows.append(cells)
+        tables.append((heading, columns, rows))
+    return tables
+
+
+def _markdown_table(columns, rows):
+    lines = [
+        "| " + " | ".join(columns) + " |",
+        "|" + "|".join(["---"] * len(columns)) + "|",
+    ]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return lines
+
+
 def format_tables(results, *, header=True):
     """Lay results out like the thesis's Tables 2 and 3, as Markdown.
 
@@ -121,62 +172,40 @@ def format_tables(results, *, header=True):
         (no mark without intervals).
     """
     lines = []
-    tasks = [t for t in TASKS if t in set(results["task"])]
-    for table, heading in TABLES.items():
-        part = results[results["table"] == table]
-        if part.empty:
-            continue
+    for heading, columns, rows in _thesis_tables(results):
         if header:
             lines += [f"## {heading}", ""]
-        columns = ["Model"]
-        for task in tasks:
-            label = TASKS[task][0]
-            columns += [f"{label} accuracy", "precision", "recall"]
-        lines.append("| " + " | ".join(columns) + " |")
-        lines.append("|" + "|".join(["---"] * len(columns)) + "|")
-        for name in dict.fromkeys(part["row"]):
-            rows = part[part["row"] == name]
-            cells = [rows["title"].iloc[0]]
-            for task in tasks:
-                match = rows[rows["task"] == task]
-                if match.empty:
-                    cells += ["-"] * 3
-                    continue
-                result = match.iloc[0].to_dict()
-                if result["status"] != "ok":
-                    cells += [_status_cell(result), "-", "-"]
-                else:
-                    cells += [
-                        _marked(_cell(result, "accuracy"), result),
-                        _cell(result, "precision"),
-                        _cell(result, "recall"),
-                    ]
-            lines.append("| " + " | ".join(cells) + " |")
-        lines.append("")
+        lines += [*_markdown_table(columns, rows), ""]
     legend = _chance_legend(results)
     if legend:
         lines += [legend, ""]
     return "\n".join(lines)
 
 
-def _other_metrics_table(results):
-    ok = results[results["status"] == "ok"]
-    if ok.empty:
-        return ""
-    lines = [
-        "| Table | Model | Task | Balanced accuracy | Macro F1 | ROC AUC | ECE "
-        "| Fit time per fold (s) |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for _, r in ok.iterrows():
+_OTHER_COLUMNS = [
+    "Table", "Model", "Task", "Balanced accuracy", "Macro F1", "ROC AUC", "ECE",
+    "Fit time per fold (s)",
+]
+
+
+def _other_metrics_rows(results):
+    """The cells of the "Other metrics" table: one list per finished row/task."""
+    rows = []
+    for _, r in results[results["status"] == "ok"].iterrows():
         r = r.to_dict()
-        lines.append(
-            f"| {r['table']} | {r['title']} | {TASKS[r['task']][0]} | "
-            f"{_cell(r, 'balanced_accuracy')} | {_cell(r, 'f1_macro')} | "
-            f"{_marked(_cell(r, 'roc_auc'), r)} | {_cell(r, 'ece')} | "
-            f"{r['fit_time']:.1f} |"
-        )
-    return "\n".join(lines) + "\n"
+        rows.append([
+            r["table"], r["title"], TASKS[r["task"]][0],
+            _cell(r, "balanced_accuracy"), _cell(r, "f1_macro"),
+            _marked(_cell(r, "roc_auc"), r), _cell(r, "ece"), f"{r['fit_time']:.1f}",
+        ])
+    return rows
+
+
+def _other_metrics_table(results):
+    rows = _other_metrics_rows(results)
+    if not rows:
+        return ""
+    return "\n".join(_markdown_table(_OTHER_COLUMNS, rows)) + "\n"
 
 
 # The literature's columns: (metric, heading); "-" where a row has none.
@@ -201,49 +230,52 @@ def _flat(agreement):
     return record
 
 
-def _literature_table(results, radiologists=None):
-    """The 5-class rows in the literature's metrics, with the radiologists' row."""
-    rows = results[(results["status"] == "ok") & (results["task"] == "5class")]
-    if rows.empty and radiologists is None:
-        return ""
-    lines = [
-        "| Table | Model | " + " | ".join(h for _, h in _LITERATURE_COLUMNS) + " |",
-        "|" + "|".join(["---"] * (len(_LITERATURE_COLUMNS) + 2)) + "|",
-    ]
-    for _, r in rows.iterrows():
+_LITERATURE_INTRO = (
+    "The 5-class models in the numbers papers on LIDC-IDRI report: within-one "
+    "accuracy, mean absolute error (rating points) and quadratic-weighted "
+    "kappa of the ratings; binary accuracy and AUC with score 3 counted "
+    "benign (the thesis's) or left out (true score 3 dropped, most binary "
+    "results in the literature), P(malignant) = P(4) + P(5), malignant when "
+    "at least 0.5; and the 3-class accuracy of benign (1-2) / "
+    "indeterminate (3) / malignant (4-5), the group of largest summed "
+    "probability. Percent (MAE and QWK as they are) with 95 % intervals."
+)
+
+
+def _literature_rows(results, radiologists=None):
+    """``(columns, rows)`` of the literature table; None when it has no row."""
+    ok = results[(results["status"] == "ok") & (results["task"] == "5class")]
+    if ok.empty and radiologists is None:
+        return None
+    columns = ["Table", "Model", *(h for _, h in _LITERATURE_COLUMNS)]
+    rows = []
+    for _, r in ok.iterrows():
         r = r.to_dict()
-        cells = [_cell(r, m) for m, _ in _LITERATURE_COLUMNS]
-        lines.append(f"| {r['table']} | {r['title']} | " + " | ".join(cells) + " |")
+        rows.append(
+            [r["table"], r["title"], *(_cell(r, m) for m, _ in _LITERATURE_COLUMNS)]
+        )
     if radiologists is not None:
         r = _flat(radiologists)
-        cells = [
-            _cell(r, m) if m in r else "-" for m, _ in _LITERATURE_COLUMNS
-        ]
-        lines.append(
-            "| reference | Radiologists (one reader vs the others' median) | "
-            + " | ".join(cells) + " |"
-        )
-    return "\n".join(lines) + "\n"
+        rows.append([
+            "reference", "Radiologists (one reader vs the others' median)",
+            *(_cell(r, m) if m in r else "-" for m, _ in _LITERATURE_COLUMNS),
+        ])
+    return columns, rows
+
+
+def _literature_table(results, radiologists=None):
+    """The 5-class rows in the literature's metrics, with the radiologists' row."""
+    table = _literature_rows(results, radiologists)
+    if table is None:
+        return ""
+    return "\n".join(_markdown_table(*table)) + "\n"
 
 
 def _literature_section(results, radiologists):
     table = _literature_table(results, radiologists)
     if not table:
         return []
-    lines = [
-        "## Literature metrics",
-        "",
-        "The 5-class models in the numbers papers on LIDC-IDRI report: within-one "
-        "accuracy, mean absolute error (rating points) and quadratic-weighted "
-        "kappa of the ratings; binary accuracy and AUC with score 3 counted "
-        "benign (the thesis's) or left out (true score 3 dropped, most binary "
-        "results in the literature), P(malignant) = P(4) + P(5), malignant when "
-        "at least 0.5; and the 3-class accuracy of benign (1-2) / "
-        "indeterminate (3) / malignant (4-5), the group of largest summed "
-        "probability. Percent (MAE and QWK as they are) with 95 % intervals.",
-        "",
-        table,
-    ]
+    lines = ["## Literature metrics", "", _LITERATURE_INTRO, "", table]
     if radiologists is not None:
         lines += [_radiologists_text(radiologists), ""]
     return lines
@@ -268,6 +300,36 @@ def _radiologists_text(agreement):
     )
 
 
+def _numbers_text(context):
+    """The line saying what the numbers are (both reports)."""
+    return (
+        "Numbers are percent, pooled over the out-of-fold predictions, with "
+        f"bootstrap 95 % intervals ({context['bootstrap']}). Precision and recall "
+        "are support-weighted, as in the method's tables."
+    )
+
+
+def _other_metrics_text(results):
+    """The line introducing the "Other metrics" table (both reports)."""
+    return (
+        "Balanced accuracy, macro F1, one-vs-rest ROC AUC and the expected "
+        "calibration error (ECE, lower is better), percent with 95 % intervals."
+        + (f" {_CHANCE_MARK} marks a ROC AUC whose interval contains 50 % or "
+           "lies below it." if _chance_legend(results) else "")
+    )
+
+
+def _not_run(results):
+    """``(key, tasks, status, message)`` of each row/task without a number."""
+    not_run = results[results["status"] != "ok"]
+    return [
+        (key, ", ".join(part["task"]), status, message)
+        for (key, status, message), part in not_run.groupby(
+            ["key", "status", "message"], sort=False
+        )
+    ]
+
+
 def _write_markdown(path, results, context):
     lines = [
         "# skradnod results",
@@ -276,28 +338,20 @@ def _write_markdown(path, results, context):
         f"Preset: `{context['preset']}`. Device: {context['device']}. "
         f"Wall time: {context['wall_time']:.0f} s.",
         "",
-        "Numbers are percent, pooled over the out-of-fold predictions, with "
-        f"bootstrap 95 % intervals ({context['bootstrap']}). Precision and recall "
-        "are support-weighted, as in the method's tables.",
+        _numbers_text(context),
         "",
         format_tables(results),
         "## Other metrics",
         "",
-        "Balanced accuracy, macro F1, one-vs-rest ROC AUC and the expected "
-        "calibration error (ECE, lower is better), percent with 95 % intervals."
-        + (f" {_CHANCE_MARK} marks a ROC AUC whose interval contains 50 % or "
-           "lies below it." if _chance_legend(results) else ""),
+        _other_metrics_text(results),
         "",
         _other_metrics_table(results),
         *_literature_section(results, context.get("radiologists")),
     ]
-    not_run = results[results["status"] != "ok"]
-    if not not_run.empty:
+    not_run = _not_run(results)
+    if not_run:
         lines += ["## Rows without a number", ""]
-        for (key, status, message), part in not_run.groupby(
-            ["key", "status", "message"], sort=False
-        ):
-            tasks = ", ".join(part["task"])
+        for key, tasks, status, message in not_run:
             lines.append(f"- `{key}` ({tasks}): **{status}** - {message}")
         lines.append("")
     lines += ["## What each row used", ""]
@@ -312,13 +366,18 @@ def _write_markdown(path, results, context):
         lines += ["## Figures", ""]
         for _, r in drawn.iterrows():
             links = ", ".join(
-                f"[{Path(f).stem.rsplit('-', 1)[-1]}]({f})"
+                f"[{_figure_kind(f)}]({f})"
                 for f in r["figures"].split(";")
             )
             lines.append(f"- `{r['key']}` ({r['task']}): {links}")
         lines.append("")
     with atomic_write(path) as fh:
         fh.write("\n".join(lines))
+
+
+def _figure_kind(path):
+    """``confusion``, ``confidence`` or ``calibration``, from a figure's name."""
+    return Path(path).stem.rsplit("-", 1)[-1]
 
 
 def _centre_text(record):

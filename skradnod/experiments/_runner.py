@@ -25,6 +25,7 @@ from ..evaluation._report import _jsonable
 from ..model_selection import UngroupedSplitWarning
 from ..utils import resolve_device
 from ..utils._atomic import atomic_write
+from ._html import _run_settings, write_html_report
 from ._presets import TASKS, _preset, _preset_name
 from ._registry import EXPERIMENTS, get_experiment, resolve_rows
 from ._report import _draw, _no_better_than_chance, _write_markdown
@@ -115,8 +116,10 @@ def run_experiments(
     device : str, default="auto"
         Torch device of the nets (``"auto"``: CUDA if available).
     out_dir : str or path, default=None
-        Where ``results.md``, ``results.json``, ``figures/`` and ``errors/``
-        (tracebacks of failed rows) go. None writes nothing.
+        Where ``results.md``, ``results.json``, ``report.html`` (tables and
+        figures in one self-contained page, :func:`write_html_report`),
+        ``figures/`` and ``errors/`` (tracebacks of failed rows) go. None
+        writes nothing.
     preset : {"quick", "demo", "full"} or dict, default="demo"
         Size of the rows (:data:`PRESETS`); a dict overrides entries of
         ``"demo"``.
@@ -188,6 +191,7 @@ def run_experiments(
     0.6
     """
     start = time.perf_counter()
+    source = data if isinstance(data, (str, os.PathLike)) else None
     data = _as_dataset(data)
     keys = resolve_rows(rows)
     tasks = _tasks(task)
@@ -246,6 +250,10 @@ def run_experiments(
         "memory": None if out is None else os.fspath(out / "cache"),
     }
     jobs = [(key, t) for key in keys for t in tasks]
+    run = _run_settings(
+        data, source=source, rows=keys, tasks=tasks, n_jobs=n_jobs, figures=figures,
+        binary_from_5class=binary_from_5class, resume=resume, params=params,
+    )
 
     def write_results(records, reports):
         # Called after every row, before its figures: a full disk while drawing
@@ -260,11 +268,13 @@ def run_experiments(
         )
         if radiologists is not None:
             context["radiologists"] = radiologists.to_dict()
+        context["run"] = run
         _write_markdown(out / "results.md", results, context)
         _write_json(
             out / "results.json", results, reports, context, settings,
             samples=_sample_table(data, groups),
         )
+        write_html_report(out, results, {**context, "settings": settings})
 
     records, reports = _run_jobs(
         jobs, data, params, options, out=out, figures=figures,
