@@ -2,6 +2,7 @@
 
 import errno
 import json
+import os
 
 import pytest
 
@@ -21,6 +22,24 @@ def test_atomic_write_keeps_old_file_on_enospc(tmp_path):
     assert info.value.errno == errno.ENOSPC
     assert target.read_bytes() == b'{"good": 1}'
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+def test_atomic_write_leaves_the_mode_open_would(tmp_path):
+    # mkstemp's 0600 must not reach the file: a shared results folder stays
+    # readable, and a file the user made read-only for others stays so.
+    old = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "new.md") as fh:
+            fh.write("x")
+        assert (tmp_path / "new.md").stat().st_mode & 0o777 == 0o644
+        kept = tmp_path / "kept.md"
+        kept.write_text("old")
+        kept.chmod(0o640)
+        with atomic_write(kept) as fh:
+            fh.write("new")
+        assert kept.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
 
 
 def test_results_json_survives_full_disk(tmp_path, monkeypatch):

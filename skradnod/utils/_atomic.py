@@ -49,6 +49,10 @@ def atomic_write(path, mode="w", **kwargs):
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        # mkstemp creates the file 0600; give it the mode open() would have
+        # (an existing file's own mode, else 0666 less the umask), so a
+        # results.md or report.html is as readable as any file the user writes.
+        os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -56,3 +60,13 @@ def atomic_write(path, mode="w", **kwargs):
         if isinstance(exc, OSError):
             raise OSError(exc.errno, f"cannot write {path}: {exc.strerror}") from exc
         raise
+
+
+def _mode_for(path):
+    """The permission bits ``open(path, "w")`` would leave ``path`` with."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)  # read the umask: setting it is the only way
+        os.umask(umask)
+        return 0o666 & ~umask
