@@ -102,6 +102,8 @@ def _fit(args, stream):
         raise UserError(f"--model: {exc.args[0]}") from None
     if args.cv is not None and args.cv < 2:
         raise UserError(f"--cv must be at least 2; got {args.cv}.")
+    # Checked here (cuda without a GPU is one line); the nets keep the device
+    # as given, so "auto" (the default) fits on a GPU and predicts anywhere.
     device = _check_device(args.device)
     _set_threads(args.threads)
     path = _model_outputs(args.out, args.overwrite)
@@ -116,13 +118,20 @@ def _fit(args, stream):
             + " are not grouped by patient.",
             file=sys.stderr,
         )
+    if args.preset == "full" and device == "cpu" and not args.quiet:
+        print(
+            "Note: --preset full is the method's size (512 px slices, 60 epochs); "
+            "on a CPU expect hours for the nets. --preset cpu, demo or quick "
+            "trains smaller models.",
+            file=stream,
+        )
     start = time.perf_counter()
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*no patient ids")
             result = fit_model(
                 args.model, data, preset=args.preset, task=args.task, cv=args.cv,
-                device=device, random_state=args.random_state,
+                device=args.device, random_state=args.random_state,
                 data_path=os.fspath(Path(args.data).resolve()),
                 verbose=not args.quiet,
             )

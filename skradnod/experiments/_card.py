@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils import resolve_device
 from ..utils._atomic import atomic_write
 from ._registry import get_experiment
 
@@ -185,6 +186,8 @@ def model_card(
         :func:`input_contract` of the row on ``data``.
     random_state : int, default=0
     device : str, default="cpu"
+        The device parameter the nets keep (``"auto"``: CUDA when available);
+        the card also gives ``trained_on``, the device it resolved to.
     data_path : str or path, default=None
         Where the data was read from.
     y : array-like, default=None
@@ -198,7 +201,8 @@ def model_card(
     -------
     card : dict
         Plain JSON: ``format``, ``model`` (key, title, description, task,
-        classes, preset, random_state, device, estimator), ``training_data``,
+        classes, preset, random_state, device, trained_on, estimator),
+        ``training_data``,
         ``input_contract``, ``settings`` (``used``), ``parameters`` (every
         non-default parameter, :func:`changed_params`), ``cross_validation``
         (the report's summary with bootstrap intervals, or None),
@@ -220,6 +224,7 @@ def model_card(
             "preset": preset,
             "random_state": random_state,
             "device": device,
+            "trained_on": resolve_device(device),
             "estimator": type(estimator).__name__,
         },
         "training_data": _training_data(data, task, y, data_path),
@@ -320,7 +325,7 @@ def card_markdown(card):
         f"- Row: `{model['key']}` - {model['description']}",
         f"- Task: {model['task']}; classes {model['classes']}",
         f"- Preset: {model['preset']}; random_state {model['random_state']}; "
-        f"device {model['device']}",
+        f"device {model['device']} (trained on {model['trained_on']})",
         f"- Estimator: {model['estimator']}",
         "",
         "## Training data",

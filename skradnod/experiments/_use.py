@@ -49,7 +49,7 @@ def _fit_routed(estimator, X, y, groups):
 
 
 def fit_model(
-    key, data, *, preset="demo", task="5class", cv=None, device="cpu",
+    key, data, *, preset="demo", task="5class", cv=None, device="auto",
     random_state=0, params=None, n_bootstrap=None, data_path=None, verbose=False,
 ):
     """Fit row ``key`` on all of ``data`` and describe it in a model card.
@@ -69,7 +69,10 @@ def fit_model(
         cross_validate_report`) whose metrics and bootstrap intervals go into
         the card; it must succeed (else ValueError), so a card never lacks
         the estimate it was asked for.
-    device : str, default="cpu"
+    device : str, default="auto"
+        The nets' device. ``"auto"`` (CUDA when available, else CPU) is kept
+        in the fitted nets, so the model predicts on a machine without a GPU
+        too; a model fitted with ``"cuda"`` needs one.
     random_state : int, default=0
     params : dict, default=None
         The row's own options (``backbone``, ``weights``).
