@@ -284,8 +284,10 @@ def test_a_model_that_would_not_load_is_not_written(tmp_path):
     model = make_pipeline(FunctionTransformer(_double), DecisionTreeClassifier())
     model.fit(X, y)
     path = tmp_path / "m.skradnod"
-    with pytest.raises(UserError, match="cannot be kept as a safe skradnod model"):
+    with pytest.raises(UserError, match="cannot be kept as a safe skradnod model") as e:
         _save_verified(model, path, {"format": "x"}, "nodule/x")
+    assert "_double" in str(e.value) and str(path) in str(e.value)
+    assert ".tmp-" not in str(e.value)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -67,9 +67,11 @@ def _save_verified(estimator, path, card, key):
             save_model(estimator, tmp, metadata=card)
             load_model(tmp)
         except (TypeError, ValueError) as exc:
+            # The message names the temporary file; the user named ``path``.
+            reason = str(exc).splitlines()[0].replace(os.fspath(tmp), os.fspath(path))
             raise UserError(
                 f"--model {key}: the fitted model cannot be kept as a safe "
-                f"skradnod model file: {str(exc).splitlines()[0]}"
+                f"skradnod model file, so nothing was written: {reason}"
             ) from None
         os.replace(tmp, path)
     finally:
