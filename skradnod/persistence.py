@@ -69,6 +69,13 @@ TRUSTED_TYPES = (
     # to scikit-learn's metric function, which loading only imports.
     "sklearn.metrics._scorer._Scorer",
     "sklearn.metrics._classification.balanced_accuracy_score",
+    # The autoencoder row's inner reconstruction net takes its schedule as
+    # callback instances (skorch's, rebuilt from their plain state), one of
+    # which names the scheduler class and keeps print as its message sink.
+    "skorch.callbacks.lr_scheduler.LRScheduler",
+    "skorch.callbacks.training.EarlyStopping",
+    "torch.optim.lr_scheduler.ReduceLROnPlateau",
+    "builtins.print",
 )
 
 

@@ -323,3 +323,16 @@ def test_changed_params_lists_only_what_differs():
 def test_report_times():
     # Printed with -s: the seconds each command took on this machine.
     print({k: round(v, 1) for k, v in TIMES.items()})
+
+
+def test_the_autoencoder_row_is_kept_and_predicts_identically(folders, tmp_path):
+    # Its inner net takes skorch callback instances as parameters; before they
+    # were trusted, load_model refused the file, so fit refused the row.
+    from skradnod import load_model, save_model
+    from skradnod.experiments import fit_model
+
+    data = load_nodule_dataset(folders[1])
+    result = fit_model("full/autoencoder", data, preset="quick", device="cpu")
+    path = save_model(result.estimator, tmp_path / "ae.skradnod")
+    assert np.array_equal(load_model(path).predict_proba(data.full),
+                          result.estimator.predict_proba(data.full))
