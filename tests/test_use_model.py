@@ -112,6 +112,7 @@ def test_fit_writes_the_model_and_its_card(features_model, folders):
     assert data["class_counts"] == {"0": 24, "1": 16}
     assert data["class_counts_5class"] == {str(k): 8 for k in range(1, 6)}
     assert data["layout"] == "manifest.csv"
+    assert data["spacing_mm"] == {"nodule": [list(SPACING), list(SPACING)]}
     crops = card["input_contract"]["images"]["nodule"]
     assert card["input_contract"]["input"] == "nodule"
     assert (crops["shape_min"], crops["shape_max"]) == ([16, 16], [24, 24])
@@ -132,6 +133,7 @@ def test_fit_writes_the_model_and_its_card(features_model, folders):
     assert "## Intended use and limitations" in text
     assert "not a medical device" in text and "For research use only" in text
     assert "| nodule crop | 16 x 16 to 24 x 24 |" in text
+    assert "- Pixel spacing of the nodule images: 0.7 x 0.7 to 0.7 x 0.7 mm" in text
 
 
 def test_predict_unlabelled_folder_equals_predict_proba(

@@ -202,7 +202,8 @@ def model_card(
     card : dict
         Plain JSON: ``format``, ``model`` (key, title, description, task,
         classes, preset, random_state, device, trained_on, estimator),
-        ``training_data``,
+        ``training_data`` (source, layout, n_samples, n_patients,
+        class_counts, class_counts_5class, task, spacing_mm),
         ``input_contract``, ``settings`` (``used``), ``parameters`` (every
         non-default parameter, :func:`changed_params`), ``cross_validation``
         (the report's summary with bootstrap intervals, or None),
@@ -227,7 +228,15 @@ def model_card(
             "trained_on": resolve_device(device),
             "estimator": type(estimator).__name__,
         },
-        "training_data": _training_data(data, task, y, data_path),
+        "training_data": {
+            **_training_data(data, task, y, data_path),
+            # The declared pixel spacing of the images the row read, in mm.
+            "spacing_mm": {
+                column: None if rules["spacing_min"] is None
+                else [rules["spacing_min"], rules["spacing_max"]]
+                for column, rules in contract["images"].items()
+            },
+        },
         "input_contract": contract,
         "settings": {k: _plain(v) for k, v in used.items()},
         "parameters": changed_params(estimator),
@@ -335,6 +344,10 @@ def card_markdown(card):
         + (f" from {patients} patients" if patients is not None
            else " (no patient ids)"),
         f"- Class counts ({data['task']}): {counts}",
+        *[f"- Pixel spacing of the {column} images: "
+          + ("not declared in the files" if spacing is None else
+             f"{_pair(spacing[0])} to {_pair(spacing[1], ' mm')}")
+          for column, spacing in data["spacing_mm"].items()],
         "",
         "## Input contract",
         "",
