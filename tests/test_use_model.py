@@ -7,47 +7,14 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from _synthetic import SPACING, make_pair
+from _synthetic import write_pairs_dataset as _write_dataset
 
 from skradnod.cli import main
 from skradnod.io import load_nodule_dataset, write_nrrd
 
-N_PAIRS, SPACING = 40, (0.7, 0.7)
+N_PAIRS = 40
 TIMES = {}
-
-
-def _pair(i, rng):
-    """A 64 px slice and a 16-24 px crop; the crop's blob grows with the label."""
-    label = 1 + i % 5
-    full = (-800 + 40 * rng.standard_normal((64, 64))).astype(np.int16)
-    size = 16 + i % 9
-    crop = (-700 + 30 * rng.standard_normal((size, size))).astype(np.int16)
-    c = size // 2
-    crop[c - 3:c + 3, c - 3:c + 3] += 150 * label
-    return label, full, crop
-
-
-def _write_dataset(root, *, labelled=True):
-    """The same 40 pairs as a manifest folder, or as unlabelled name pairs."""
-    rng = np.random.default_rng(0)
-    rows = []
-    for i in range(N_PAIRS):
-        label, full, crop = _pair(i, rng)
-        name = f"{i:03d}"  # ids that are not numbers: "007" stays "007"
-        if labelled:
-            write_nrrd(root / "full" / f"{name}.nrrd", full, spacing=SPACING)
-            write_nrrd(root / "nodule" / f"{name}.nrrd", crop, spacing=SPACING)
-            rows.append(f"{name},full/{name}.nrrd,nodule/{name}.nrrd,{label},"
-                        f"p{i // 2}")
-        else:
-            write_nrrd(root / f"{name}_full.nrrd", full, spacing=SPACING)
-            write_nrrd(root / f"{name}_nodule.nrrd", crop, spacing=SPACING)
-    if labelled:
-        # Not in id order, so that "manifest order" is tested.
-        rows = rows[::-1]
-        (root / "manifest.csv").write_text(
-            "id,full,nodule,malignancy,patient_id\n" + "\n".join(rows) + "\n"
-        )
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +158,7 @@ def test_five_class_net_columns_and_p_malignant(cnn_model, folders, tmp_path):
 def _hostile_folder(root):
     """Four unlabelled pairs: one fine, one of each way out of the contract."""
     rng = np.random.default_rng(1)
-    _, full, crop = _pair(3, rng)
+    _, full, crop = make_pair(3, rng)
     write_nrrd(root / "ok_full.nrrd", full, spacing=SPACING)
     write_nrrd(root / "ok_nodule.nrrd", crop, spacing=SPACING)
     write_nrrd(root / "big_full.nrrd", full, spacing=SPACING)
