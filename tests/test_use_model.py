@@ -305,3 +305,19 @@ def test_the_autoencoder_row_is_kept_and_predicts_identically(folders, tmp_path)
     path = save_model(result.estimator, tmp_path / "ae.skradnod")
     assert np.array_equal(load_model(path).predict_proba(data.full),
                           result.estimator.predict_proba(data.full))
+
+
+def test_a_failed_cv_writes_nothing(folders, tmp_path, monkeypatch, capsys):
+    from skradnod.experiments import _use
+
+    def failing_run_row(key, data, **kwargs):
+        return {"status": "failed", "message": "ValueError: too few samples"}, None
+
+    monkeypatch.setattr(_use, "run_row", failing_run_row)
+    model = tmp_path / "m.skradnod"
+    assert main(["fit", str(folders[1]), "--model", "nodule/majority", "--cv", "2",
+                 "--out", str(model), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "--cv 2: the cross-validation of nodule/majority failed" in err[0]
+    assert list(tmp_path.iterdir()) == []
