@@ -321,3 +321,25 @@ def test_a_failed_cv_writes_nothing(folders, tmp_path, monkeypatch, capsys):
     assert len(err) == 1
     assert "--cv 2: the cross-validation of nodule/majority failed" in err[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_slice_of_another_size_is_outside_a_full_row_contract():
+    from sklearn.utils import Bunch
+
+    from skradnod.experiments import check_input_contract, input_contract
+
+    train = Bunch(full=np.zeros((3, 512, 512), np.int16) - 1000)
+    train.full[0, 0, 0] = 400
+    contract = input_contract(train, "full/basic_cnn")
+    assert list(contract["images"]) == ["full"]  # a full row reads no crop
+    new = Bunch(
+        frame=pd.DataFrame(index=["a", "b", "c"]),
+        full=[np.zeros((512, 512)) - 900, np.zeros((256, 256)) - 900,
+              np.zeros((512, 512)) + 3000],
+    )
+    assert check_input_contract(contract, new) == [
+        "",
+        "full slice size 256x256 outside the training sizes 512x512",
+        "full slice values [3000, 3000] outside the accepted [-2400, 1800] "
+        "(training [-1000, 400])",
+    ]
