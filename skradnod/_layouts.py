@@ -59,6 +59,9 @@ _PATTERNS = {
         "full/<label>/<name>.nrrd and nodule/<label>/<name>.nrrd",
     "suffixes+labels.csv": "<name>_full.nrrd and <name>_nodule.nrrd at the top",
     "full-nodule+labels.csv": "full/<name>.nrrd and nodule/<name>.nrrd",
+    # The two layouts without labels.csv, read only when labels are optional.
+    "suffixes": "<name>_full.nrrd and <name>_nodule.nrrd at the top",
+    "full-nodule": "full/<name>.nrrd and nodule/<name>.nrrd",
 }
 _NRRD_SUFFIXES = (".nrrd", ".nhdr")
 
@@ -278,9 +281,10 @@ def _detect(root, problems):
     return None, found
 
 
-def _read_labels(path, problems):
+def _read_labels(path, problems, required=True):
     labels = read_table(path)
-    missing = [c for c in ("name", "malignancy") if c not in labels.columns]
+    needed = ("name", "malignancy") if required else ("name",)
+    missing = [c for c in needed if c not in labels.columns]
     if missing:
         raise ValueError(
             f"{os.fspath(path)!r} lacks column(s) {missing}; it has "
@@ -313,15 +317,22 @@ def _pair_rows(found, labels, problems):
         row = {"id": name, "full": paths["full"], "nodule": paths["nodule"]}
         if labels is not None and name in labels.index:
             extra = labels.loc[name].to_dict()
-            given = extra.pop("malignancy")
-            if label is not None and given != label:
+            # Absent only from a labels.csv of unlabelled data (labels
+            # optional); a cell that is there is checked with the manifest.
+            given = extra.pop("malignancy", None)
+            if label is not None and given is not None and given != label:
                 problems.append(f"{name}: class folder {label} but {LABELS_NAME} "
                                 f"says {given}")
                 continue
-            row.update(malignancy=given, **extra)
-        elif label is None:
-            problems.append(f"{name}: no label in {LABELS_NAME}")
+            if given is not None or label is not None:
+                row["malignancy"] = label if given is None else given
+            row.update(**extra)
+        elif label is None and labels is not None:
+            what = "label" if "malignancy" in labels.columns else "row"
+            problems.append(f"{name}: no {what} in {LABELS_NAME}")
             continue
+        elif label is None:
+            pass  # unlabelled data without labels.csv (labels optional)
         else:
             row["malignancy"] = label
         rows.append(row)
@@ -385,7 +396,7 @@ def _warn_unused(root, layout, rows):
     return unused
 
 
-def infer_manifest(root):
+def infer_manifest(root, *, labels="required"):
     """Infer the manifest of a folder of NRRD pairs that has no ``manifest.csv``.
 
     Parameters
@@ -394,6 +405,12 @@ def infer_manifest(root):
         The data set folder, in one of the layouts of
         :mod:`skradnod._layouts` (class folders ``1``-``5``, or ``full/`` and
         ``nodule/`` folders, or either with a ``labels.csv``).
+    labels : {"required", "optional"}, default="required"
+        With ``"optional"`` (data to predict on) a folder without class
+        folders needs no ``labels.csv`` (layouts ``suffixes`` and
+        ``full-nodule``), and a ``labels.csv`` needs no ``malignancy`` column;
+        the manifest then has none. A ``labels.csv`` that is there must still
+        list every pair.
 
     Returns
     -------
@@ -452,8 +469,12 @@ def infer_manifest(root):
             f"{LABELS_NAME} (name, malignancy, optional patient_id)."
         )
     labels_path = root / LABELS_NAME
-    labels = _read_labels(labels_path, problems) if labels_path.is_file() else None
-    if labels is None and "labels.csv" in layout:
+    required = labels == "required"
+    labels = (_read_labels(labels_path, problems, required)
+              if labels_path.is_file() else None)
+    if labels is None and "labels.csv" in layout and not required:
+        layout = layout.removesuffix("+labels.csv")
+    elif labels is None and "labels.csv" in layout:
         raise FileNotFoundError(
             f"Data set folder {os.fspath(root)!r} (layout {layout}) has no class "
             f"folders 1-5 and no {LABELS_NAME}: add {LABELS_NAME} with columns "

@@ -22,7 +22,7 @@ from pathlib import Path
 import nrrd
 import numpy as np
 
-__all__ = ["MAX_PIXELS", "read_nrrd", "write_nrrd"]
+__all__ = ["MAX_PIXELS", "declared_spacing", "read_nrrd", "write_nrrd"]
 
 #: The most pixels an image may declare: 2**26, an 8192 x 8192 slice (CT slices
 #: are 512 x 512, rarely over 2048 a side). A header declaring more is refused
@@ -461,6 +461,50 @@ def read_nrrd(path):
         data = data[:, ::-1]
     header["spacing"] = spacing
     return np.ascontiguousarray(data), header
+
+
+def declared_spacing(path):
+    """The in-plane pixel spacing an NRRD header declares, or None.
+
+    Only the header is read (bounded, as :func:`read_nrrd` reads it), so a
+    data set's spacing is cheap to learn. Unlike :func:`read_nrrd`, which
+    takes an undeclared spacing as 1 x 1 mm, a header without ``space
+    directions`` or ``spacings`` gives None: the spacing is unknown.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    spacing : tuple of (float, float) or None
+        ``(row_mm, col_mm)``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`read_nrrd` for an unreadable header or a declared spacing
+        that is not finite and positive.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from skradnod._nrrd import declared_spacing, write_nrrd
+    >>> path = os.path.join(tempfile.mkdtemp(), "image.nrrd")
+    >>> write_nrrd(path, np.zeros((3, 4), np.int16), spacing=(0.7, 0.6))
+    >>> declared_spacing(path)
+    (0.7, 0.6)
+    """
+    path = Path(path)
+    where = os.fspath(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"NRRD file not found: {where!r}")
+    with _open_regular(path, lambda: f"NRRD file {where!r}") as fh:
+        header = _read_header(fh, where)
+    if "space directions" not in header and "spacings" not in header:
+        return None
+    spacing, _ = _spacing_and_flips(header, int(header.get("dimension", 2)), where)
+    return spacing
 
 
 def write_nrrd(path, array, spacing=None, *, compression_level=9):

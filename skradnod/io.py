@@ -25,9 +25,10 @@ __all__ = [
 
 MANIFEST_NAME = "manifest.csv"
 REQUIRED_COLUMNS = ("id", "full", "nodule", "malignancy")
+_LABEL_MODES = ("required", "optional")
 
 
-def _read_manifest(path):
+def _read_manifest(path, labels="required"):
     path = Path(path)
     if path.is_dir():
         manifest_path = path / MANIFEST_NAME
@@ -36,7 +37,7 @@ def _read_manifest(path):
     if path.is_dir() and not manifest_path.is_file():
         # No manifest: the folder may be in one of the common layouts (its
         # labels, if not class folders, come from labels.csv).
-        manifest = infer_manifest(path)
+        manifest = infer_manifest(path, labels=labels)
         manifest_path = path / LABELS_NAME
     elif not manifest_path.is_file():
         raise FileNotFoundError(
@@ -46,7 +47,8 @@ def _read_manifest(path):
         )
     else:
         manifest = read_table(manifest_path)
-    missing = [c for c in REQUIRED_COLUMNS if c not in manifest.columns]
+    required = REQUIRED_COLUMNS if labels == "required" else REQUIRED_COLUMNS[:3]
+    missing = [c for c in required if c not in manifest.columns]
     if missing:
         raise ValueError(
             f"Manifest {os.fspath(manifest_path)!r} lacks column(s) {missing}; it "
@@ -57,8 +59,11 @@ def _read_manifest(path):
         raise ValueError(
             f"Manifest {os.fspath(manifest_path)!r} repeats id(s) {dup}."
         )
-    labels = pd.to_numeric(manifest["malignancy"], errors="coerce")
-    bad = ~labels.isin([1, 2, 3, 4, 5])
+    # Optional labels are optional as a column; a column that is there is
+    # checked as strictly as a required one (an empty cell is no label).
+    given = (pd.to_numeric(manifest["malignancy"], errors="coerce")
+             if "malignancy" in manifest.columns else None)
+    bad = ~given.isin([1, 2, 3, 4, 5]) if given is not None else pd.Series(False)
     if bad.any():
         rows = manifest.loc[bad, ["id", "malignancy"]].head(5).to_dict("records")
         raise ValueError(
@@ -106,7 +111,7 @@ def _stack_exact(images):
     return stack_images(images, dtype=dtype)
 
 
-def load_nodule_dataset(path, *, lazy=False, allow_outside=False):
+def load_nodule_dataset(path, *, lazy=False, allow_outside=False, labels="required"):
     """Load a folder of (full slice, nodule crop) NRRD pairs with their labels.
 
     Parameters
@@ -137,6 +142,15 @@ def load_nodule_dataset(path, *, lazy=False, allow_outside=False):
         such a row is an error naming it, so a manifest reads only files under
         the folder it sits in; when allowed, the files read are listed in
         ``outside_paths``.
+    labels : {"required", "optional"}, default="required"
+        ``"optional"`` reads data to predict on: a manifest without a
+        ``malignancy`` column, a ``labels.csv`` without one (it may still give
+        ``patient_id``), or a folder of pairs without class folders and
+        without ``labels.csv`` (``<name>_full.nrrd`` + ``<name>_nodule.nrrd``,
+        or ``full/<name>.nrrd`` + ``nodule/<name>.nrrd``; layouts
+        ``suffixes`` and ``full-nodule``). ``target`` is then None. A label
+        column that is there is checked as with ``"required"``: a cell that is
+        not an integer 1-5 is an error, never read as "unlabelled".
 
     Returns
     -------
@@ -147,8 +161,8 @@ def load_nodule_dataset(path, *, lazy=False, allow_outside=False):
             Full slices (paths when ``lazy``).
         nodule : ndarray of shape (n,) and dtype object, or list of str
             Nodule crops (sizes differ).
-        target : ndarray of shape (n,)
-            Malignancy 1-5.
+        target : ndarray of shape (n,) or None
+            Malignancy 1-5 (None for unlabelled data, ``labels="optional"``).
         groups : ndarray of shape (n,) or None
             Patient ids when the manifest has ``patient_id``.
         ids : ndarray of shape (n,)
@@ -161,6 +175,10 @@ def load_nodule_dataset(path, *, lazy=False, allow_outside=False):
         outside_paths : list of str
             The files read from outside the data folder (empty unless
             ``allow_outside=True``).
+        files : DataFrame
+            Indexed by id, columns ``full`` and ``nodule``: the absolute path
+            of each file read (also when images are in memory), e.g. to read
+            the pixel spacing of their headers.
 
     Raises
     ------
@@ -189,7 +207,12 @@ def load_nodule_dataset(path, *, lazy=False, allow_outside=False):
     >>> data.layout, data.target.tolist(), data.full.shape
     ('full-nodule-class-folders', [1, 4], (2, 512, 512))
     """
-    manifest, root = _read_manifest(path)
+    if labels not in _LABEL_MODES:
+        raise ValueError(
+            f"load_nodule_dataset: labels must be one of {_LABEL_MODES}; got "
+            f"{labels!r}."
+        )
+    manifest, root = _read_manifest(path, labels)
     inside = root.resolve()
     paths, outside = {}, []
     for column in ("full", "nodule"):
@@ -262,12 +285,14 @@ def load_nodule_dataset(path, *, lazy=False, allow_outside=False):
         frame=frame,
         full=full,
         nodule=nodule,
-        target=manifest["malignancy"].astype(int).to_numpy(),
+        target=(manifest["malignancy"].astype(int).to_numpy()
+                if "malignancy" in manifest.columns else None),
         groups=groups,
         ids=ids,
         manifest=manifest,
         layout=manifest.attrs.get("layout", MANIFEST_NAME),
         outside_paths=outside,
+        files=pd.DataFrame(paths, index=pd.Index(ids, name="id")),
     )
 
 

@@ -8,7 +8,10 @@ zip file holding
 * ``estimator.skops``: the estimator tree written by :mod:`skops.io`, with
   each skorch net replaced by a plain record (its class name, its
   parameters and its fitted attributes);
-* ``weights.safetensors``: the nets' torch state dicts, in safetensors.
+* ``weights.safetensors``: the nets' torch state dicts, in safetensors;
+* ``metadata.json`` (optional): plain JSON the caller gave ``save_model``
+  (``skradnod fit`` stores the model card with the input contract there),
+  read back by :func:`read_model_metadata` without loading the model.
 
 :func:`load_model` reads back only that file. skops rebuilds objects from a
 list of trusted types (:data:`TRUSTED_TYPES` plus the estimator classes of
@@ -30,13 +33,14 @@ import torch
 from sklearn.base import BaseEstimator, clone
 from skorch import NeuralNet
 
-__all__ = ["TRUSTED_TYPES", "load_model", "save_model"]
+__all__ = ["TRUSTED_TYPES", "load_model", "read_model_metadata", "save_model"]
 
 _FORMAT = "skradnod-model"
 _VERSION = 1
 _HEADER = "skradnod-model.json"
 _TREE = "estimator.skops"
 _WEIGHTS = "weights.safetensors"
+_METADATA = "metadata.json"
 _NET_KEY = "__skradnod_net__"
 
 # Types skops does not trust by default that a skradnod model holds. Each is
@@ -60,6 +64,18 @@ TRUSTED_TYPES = (
     "imblearn.pipeline.Pipeline",
     "imblearn.under_sampling._prototype_selection._random_under_sampler.RandomUnderSampler",
     "imblearn.over_sampling._random_over_sampler.RandomOverSampler",
+    # A fitted GridSearchCV keeps its scorer (the features row's model search
+    # scores balanced accuracy): a scikit-learn scorer object and a reference
+    # to scikit-learn's metric function, which loading only imports.
+    "sklearn.metrics._scorer._Scorer",
+    "sklearn.metrics._classification.balanced_accuracy_score",
+    # The autoencoder row's inner reconstruction net takes its schedule as
+    # callback instances (skorch's, rebuilt from their plain state), one of
+    # which names the scheduler class and keeps print as its message sink.
+    "skorch.callbacks.lr_scheduler.LRScheduler",
+    "skorch.callbacks.training.EarlyStopping",
+    "torch.optim.lr_scheduler.ReduceLROnPlateau",
+    "builtins.print",
 )
 
 
@@ -172,7 +188,7 @@ def _unfitted_net_record(net, weights):
     }
 
 
-def save_model(estimator, path):
+def save_model(estimator, path, *, metadata=None):
     """Write a fitted estimator to ``path`` in a format that runs no code on load.
 
     Parameters
@@ -185,11 +201,20 @@ def save_model(estimator, path):
         The file to write (conventionally ``*.skradnod``). It is written to a
         temporary file beside it and renamed, so a failed write leaves any
         earlier file intact.
+    metadata : dict, default=None
+        JSON-serialisable data stored beside the model (``metadata.json`` in
+        the file), e.g. a model card; :func:`read_model_metadata` reads it
+        back without loading the model.
 
     Returns
     -------
     path : str
         The path written.
+
+    Raises
+    ------
+    TypeError
+        If ``metadata`` is not a dict or not JSON-serialisable.
 
     See Also
     --------
@@ -211,6 +236,17 @@ def save_model(estimator, path):
     import skops.io
 
     path = os.fspath(path)
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(
+            f"save_model: metadata must be a dict; got {type(metadata).__name__}."
+        )
+    # Before anything is written: allow_nan=False keeps the file strict JSON.
+    try:
+        metadata_text = None if metadata is None else json.dumps(
+            metadata, allow_nan=False
+        )
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"save_model: metadata is not plain JSON ({exc}).") from None
     weights = {}
     tree = _strip(estimator, weights)
     tree_bytes = skops.io.dumps(tree)
@@ -221,6 +257,8 @@ def save_model(estimator, path):
             archive.writestr(_HEADER, json.dumps(header))
             archive.writestr(_TREE, tree_bytes)
             archive.writestr(_WEIGHTS, safetensors.torch.save(weights))
+            if metadata_text is not None:
+                archive.writestr(_METADATA, metadata_text)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -260,6 +298,53 @@ def _read_archive(path):
                 f"this skradnod reads version {_VERSION}."
             )
         return archive.read(_TREE), archive.read(_WEIGHTS)
+
+
+def read_model_metadata(path):
+    """The metadata :func:`save_model` stored in a model file, or None.
+
+    Only the file's header and ``metadata.json`` are read; the model is not
+    loaded (nothing is rebuilt, no code runs).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by :func:`save_model`.
+
+    Returns
+    -------
+    metadata : dict or None
+        As given to ``save_model(..., metadata=...)``; None when none was.
+
+    Raises
+    ------
+    ValueError
+        If ``path`` is not a skradnod model file, or its metadata is not a
+        JSON object.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from sklearn.dummy import DummyClassifier
+    >>> from skradnod.persistence import read_model_metadata, save_model
+    >>> model = DummyClassifier().fit(np.zeros((2, 1)), [0, 1])
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.skradnod")
+    >>> _ = save_model(model, path, metadata={"task": "binary"})
+    >>> read_model_metadata(path)
+    {'task': 'binary'}
+    """
+    path = os.fspath(path)
+    _read_archive(path)  # the header checks
+    with zipfile.ZipFile(path) as archive:
+        if _METADATA not in archive.namelist():
+            return None
+        try:
+            metadata = json.loads(archive.read(_METADATA))
+        except ValueError:
+            metadata = None
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{path}: its {_METADATA} is not a JSON object.")
+    return metadata
 
 
 def _check_types(tree_bytes, path, trusted):

@@ -1,5 +1,5 @@
 """The ``skradnod`` command: ``demo``, ``reproduce``, ``make-cohort``,
-``make-manifest`` and ``make-pairs``.
+``make-manifest``, ``make-pairs``, ``fit`` and ``predict``.
 
 ``skradnod demo`` runs the method's experiments on the built-in LIDC cohort,
 sized for a laptop CPU; ``skradnod reproduce DATA`` runs them on a folder of
@@ -7,26 +7,34 @@ NRRD pairs (with a ``manifest.csv`` or in a known folder layout); ``skradnod
 make-cohort OUT`` writes the built-in cohort as such a folder; ``skradnod
 make-manifest DIR`` writes the manifest inferred from a folder layout;
 ``skradnod make-pairs --lidc DICOM_ROOT OUT`` turns a LIDC-IDRI DICOM download
-into pairs. Errors a user can cause (a missing manifest,
-an unknown row, ``--device cuda`` without a GPU) print one line and exit with
-status 2.
+into pairs. ``skradnod fit DATA --model KEY --out MODEL.skradnod`` trains one
+row on all of DATA and writes the model file and its model card
+(``MODEL.card.md``, ``MODEL.card.json``; ``--cv K`` adds a patient-grouped CV
+estimate); ``skradnod predict MODEL DATA --out predictions.csv`` predicts data
+with or without labels, one row per id, refusing pairs outside the model's
+input contract unless ``--allow-out-of-contract``. Errors a user can cause
+(a missing manifest, an unknown row, ``--device cuda`` without a GPU) print
+one line and exit with status 2.
 """
 
 import sys
 import warnings
 
 # The parser is in _parser (one function per subcommand), the commands in
-# _experiments (demo, reproduce) and _data (make-cohort, make-manifest,
-# make-pairs); build_parser stays importable from here as before.
+# _experiments (demo, reproduce), _data (make-cohort, make-manifest,
+# make-pairs) and _model (fit, predict); build_parser stays importable
+# from here as before.
 from ._common import DEMO_SIZES, UserError
 from ._data import _make_cohort, _make_manifest, _make_pairs
 from ._experiments import _demo, _reproduce
+from ._model import _fit, _predict
 from ._parser import build_parser
 
 __all__ = ["DEMO_SIZES", "main"]
 
 COMMANDS = {"demo": _demo, "reproduce": _reproduce, "make-cohort": _make_cohort,
-            "make-manifest": _make_manifest, "make-pairs": _make_pairs}
+            "make-manifest": _make_manifest, "make-pairs": _make_pairs,
+            "fit": _fit, "predict": _predict}
 
 
 def main(argv=None):

@@ -19,6 +19,8 @@ def build_parser():
     _add_make_cohort_parser(sub)
     _add_make_manifest_parser(sub)
     _add_make_pairs_parser(sub)
+    _add_fit_parser(sub)
+    _add_predict_parser(sub)
     return parser
 
 
@@ -172,6 +174,95 @@ def _add_make_pairs_parser(sub):
     pairs.add_argument(
         "--margin", type=int, default=16,
         help="pixels between the nodule and the crop's edge (default 16)",
+    )
+
+
+def _add_fit_parser(sub):
+    from ..experiments import EXPERIMENTS, PRESETS
+
+    fit = sub.add_parser(
+        "fit",
+        help="train one row's model on all of DATA and keep it, with a model card",
+        description="Train the model of one experiment row on all of DATA (any "
+        "folder 'skradnod reproduce' reads; patient groups reach every inner "
+        "split) and write MODEL (a .skradnod file that runs no code when "
+        "loaded) and its model card beside it (MODEL's stem + .card.md and "
+        ".card.json: training data, parameters, input contract, versions, "
+        "intended use; with --cv K a patient-grouped CV estimate with "
+        "bootstrap intervals).",
+    )
+    fit.add_argument("data", metavar="DATA", help="folder of labelled NRRD pairs")
+    fit.add_argument(
+        "--model", required=True, metavar="KEY",
+        help="the row to train: " + ", ".join(EXPERIMENTS),
+    )
+    fit.add_argument(
+        "--preset", choices=sorted(PRESETS), default="full",
+        help="size of the model (default: full, the method's)",
+    )
+    fit.add_argument(
+        "--task", choices=["5class", "binary"], default="5class",
+        help="malignancy 1-5 (default) or benign 1-3 vs malignant 4-5",
+    )
+    fit.add_argument(
+        "--cv", type=int, default=None, metavar="K",
+        help="first estimate the row by K-fold patient-grouped CV (in the card)",
+    )
+    fit.add_argument(
+        "--out", required=True, metavar="MODEL",
+        help="the model file to write, ending in .skradnod",
+    )
+    fit.add_argument(
+        "--overwrite", action="store_true",
+        help="replace an existing MODEL and its cards (refused otherwise)",
+    )
+    fit.add_argument(
+        "--device", default="auto",
+        help="torch device: auto (CUDA if available), cpu, cuda, cuda:N",
+    )
+    fit.add_argument(
+        "--random-state", type=int, default=0, help="seed of the model (default 0)"
+    )
+    _add_data_use_options(fit)
+    fit.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+
+def _add_predict_parser(sub):
+    predict = sub.add_parser(
+        "predict",
+        help="predict new pairs (labels not needed) with a model from 'fit'",
+        description="Predict every pair of DATA (a manifest with or without "
+        "malignancy, or a folder of <name>_full.nrrd + <name>_nodule.nrrd "
+        "pairs) with MODEL and write one CSV row per id: id, patient_id (if "
+        "known), predicted, P(1)..P(5) (binary: P(benign), P(malignant)), "
+        "P(malignant) = P(4) + P(5) for a 5-class model, and status. Pairs "
+        "outside the model's input contract are refused unless "
+        "--allow-out-of-contract.",
+    )
+    predict.add_argument("model", metavar="MODEL", help="a .skradnod file from fit")
+    predict.add_argument("data", metavar="DATA", help="folder of NRRD pairs")
+    predict.add_argument(
+        "--out", required=True, metavar="CSV", help="the predictions file to write"
+    )
+    predict.add_argument(
+        "--allow-out-of-contract", action="store_true",
+        help="predict pairs outside the model's input contract too, flagged in "
+        "the status column",
+    )
+    predict.add_argument(
+        "--overwrite", action="store_true", help="replace an existing CSV"
+    )
+    _add_data_use_options(predict)
+
+
+def _add_data_use_options(parser):
+    parser.add_argument(
+        "--allow-outside", action="store_true",
+        help="read manifest paths outside the data folder (refused by default)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, metavar="N",
+        help="torch CPU threads (default: torch's choice)",
     )
 
 

@@ -15,17 +15,33 @@ ratings and the nodule diameter. The oracle says how much of the radiologists'
 own information an image model recovers; it is not a model one could deploy,
 since it reads the radiologists' answers.
 
+:func:`fit_model` fits one row on all the data (patient groups routed to every
+inner split) and describes it in a :func:`model_card` with its
+:func:`input_contract`; :func:`predict_table` predicts new, unlabelled data
+with it, refusing or flagging samples outside the contract
+(:func:`check_input_contract`). ``skradnod fit`` and ``skradnod predict`` are
+these with files.
+
 The estimators are imported inside the factories, so a missing optional
 dependency (torchvision for transfer learning) makes only its own row
 unavailable.
 """
 
+from ._card import (
+    card_markdown,
+    card_paths,
+    changed_params,
+    model_card,
+    write_model_card,
+)
+from ._contract import check_input_contract, input_contract
 from ._html import write_html_report
 from ._presets import PRESETS, TABLES, TASKS  # noqa: F401
 from ._registry import EXPERIMENTS, get_experiment, resolve_rows
 from ._report import format_tables
-from ._runner import RATING_COLUMNS, run_experiments, run_row
+from ._runner import RATING_COLUMNS, row_input, run_experiments, run_row
 from ._spec import Experiment, ExperimentUnavailable
+from ._use import OutOfContractError, fit_model, predict_table, probability_columns
 
 __all__ = [
     "EXPERIMENTS",
@@ -33,7 +49,19 @@ __all__ = [
     "ExperimentUnavailable",
     "PRESETS",
     "RATING_COLUMNS",
+    "OutOfContractError",
+    "card_markdown",
+    "card_paths",
+    "changed_params",
+    "check_input_contract",
+    "fit_model",
     "format_tables",
+    "input_contract",
+    "model_card",
+    "predict_table",
+    "probability_columns",
+    "row_input",
+    "write_model_card",
     "get_experiment",
     "resolve_rows",
     "run_experiments",

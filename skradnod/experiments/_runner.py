@@ -31,7 +31,7 @@ from ._registry import EXPERIMENTS, get_experiment, resolve_rows
 from ._report import _draw, _no_better_than_chance, _write_markdown
 from ._spec import ExperimentUnavailable
 
-__all__ = ["RATING_COLUMNS", "run_experiments"]
+__all__ = ["RATING_COLUMNS", "row_input", "run_experiments"]
 
 RATING_COLUMNS = RATINGS
 """The readers' eight ratings besides malignancy (LIDC-IDRI), read by the oracle."""
@@ -71,6 +71,33 @@ def _row_input(data, kind):
         images = getattr(data, kind, None)
         return frame[kind].to_numpy() if images is None else images
     raise ValueError(f"Unknown experiment input {kind!r}.")
+
+
+def row_input(data, key):
+    """The X that row ``key`` reads from a data set, as :func:`run_row` gives it.
+
+    Parameters
+    ----------
+    data : Bunch
+        A data set (:func:`skradnod.io.load_nodule_dataset`; labels are not
+        needed).
+    key : str
+        The row, e.g. ``"nodule/basic_cnn"``.
+
+    Returns
+    -------
+    X : image batch, DataFrame or ndarray
+        By the row's :attr:`Experiment.input`: the nodule crops (``data.nodule``)
+        or full slices (``data.full``), the frame (``full`` and ``nodule``
+        columns), the rating columns as a float array, or zeros of shape
+        ``(n, 1)`` for the majority baseline.
+
+    Raises
+    ------
+    ExperimentUnavailable
+        If the row reads rating columns that ``data`` lacks.
+    """
+    return _row_input(data, get_experiment(key).input)
 
 
 def _tasks(task):
