@@ -101,6 +101,13 @@ def test_fit_writes_the_model_and_its_card(features_model, folders):
     assert "not a medical device" in text and "For research use only" in text
     assert "| nodule crop | 16 x 16 to 24 x 24 |" in text
     assert "- Pixel spacing of the nodule images: 0.7 x 0.7 to 0.7 x 0.7 mm" in text
+    # --cv also writes the one page to look at: the row's tables and figures
+    # with the card, self-contained.
+    page = features_model.with_name("features.report.html").read_text()
+    assert "Model card" in page and "not a medical device" in page
+    assert "Features (radiomics)" in page or "nodule/features" in page
+    assert page.count('src="data:image/png;base64,') == 3
+    assert f"{cv['metrics']['accuracy'] * 100:.1f}" in page
 
 
 def test_predict_unlabelled_folder_equals_predict_proba(
@@ -135,6 +142,11 @@ def test_predict_unlabelled_folder_equals_predict_proba(
     )
     assert len(joined) == N_PAIRS
     assert (joined["P(malignant)"] == joined["P(malignant)_u"]).all()
+
+
+def test_a_fit_without_cv_writes_no_report_and_removes_a_stale_one(cnn_model):
+    # cnn_model was fitted without --cv: no page describes it.
+    assert not cnn_model.with_name("cnn.report.html").exists()
 
 
 def test_five_class_net_columns_and_p_malignant(cnn_model, folders, tmp_path):
@@ -289,11 +301,6 @@ def test_changed_params_lists_only_what_differs():
     }
 
 
-def test_report_times():
-    # Printed with -s: the seconds each command took on this machine.
-    print({k: round(v, 1) for k, v in TIMES.items()})
-
-
 def test_the_autoencoder_row_is_kept_and_predicts_identically(folders, tmp_path):
     # Its inner net takes skorch callback instances as parameters; before they
     # were trusted, load_model refused the file, so fit refused the row.
@@ -343,3 +350,50 @@ def test_a_full_slice_of_another_size_is_outside_a_full_row_contract():
         "full slice values [3000, 3000] outside the accepted [-2400, 1800] "
         "(training [-1000, 400])",
     ]
+
+
+def test_explain_writes_a_gradcam_per_unlabelled_pair(cnn_model, folders, tmp_path,
+                                                     capsys):
+    _, _, unlabelled = folders
+    out = tmp_path / "why"
+    assert _predict(cnn_model, unlabelled, tmp_path / "p.csv") == 0
+    predicted = _read(tmp_path / "p.csv").set_index("id")
+    ids = ["007", "012", "030"]
+    start = time.perf_counter()
+    status = main(["explain", str(cnn_model), str(unlabelled), "--out", str(out),
+                   "--ids", *ids])
+    TIMES["explain cnn (3 ids)"] = time.perf_counter() - start
+    assert status == 0, capsys.readouterr().err
+    index = pd.read_csv(out / "explanations.csv", dtype={"id": str})
+    assert index["id"].tolist() == ids
+    assert index["file"].tolist() == [f"gradcam_{i}.png" for i in ids]
+    for _, row in index.iterrows():
+        assert (out / row["file"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        # The explained class and its probability are the model's prediction.
+        assert row["predicted"] == predicted.loc[row["id"], "predicted"]
+        best = predicted.loc[row["id"], [f"P({k})" for k in range(1, 6)]].max()
+        assert row["probability"] == pytest.approx(best, rel=1e-6)
+    # Once written, a second explain into the same folder needs --overwrite.
+    assert main(["explain", str(cnn_model), str(unlabelled), "--out", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_explain_names_unknown_ids_and_a_radiomic_model_needs_labels(
+    cnn_model, features_model, folders, tmp_path, capsys
+):
+    _, labelled, unlabelled = folders
+    assert main(["explain", str(cnn_model), str(unlabelled), "--out",
+                 str(tmp_path / "a"), "--ids", "007", "nope"]) == 2
+    assert "--ids: 'nope' not in the data's id column" in capsys.readouterr().err
+    assert main(["explain", str(features_model), str(unlabelled), "--out",
+                 str(tmp_path / "b")]) == 2
+    assert "needs labels" in capsys.readouterr().err
+    out = tmp_path / "c"
+    start = time.perf_counter()
+    assert main(["explain", str(features_model), str(labelled), "--out",
+                 str(out)]) == 0
+    TIMES["explain features (40 pairs)"] = time.perf_counter() - start
+    index = pd.read_csv(out / "explanations.csv", dtype={"id": str})
+    assert len(index) == N_PAIRS and set(index["file"]) == {"feature_importance.png"}
+    table = pd.read_csv(out / "feature_importance.csv")
+    assert len(table) > 0 and (out / "feature_importance.png").stat().st_size > 1000

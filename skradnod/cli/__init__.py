@@ -1,5 +1,5 @@
 """The ``skradnod`` command: ``demo``, ``reproduce``, ``make-cohort``,
-``make-manifest``, ``make-pairs``, ``fit`` and ``predict``.
+``make-manifest``, ``make-pairs``, ``fit``, ``predict`` and ``explain``.
 
 ``skradnod demo`` runs the method's experiments on the built-in LIDC cohort,
 sized for a laptop CPU; ``skradnod reproduce DATA`` runs them on a folder of
@@ -12,7 +12,10 @@ row on all of DATA and writes the model file and its model card
 (``MODEL.card.md``, ``MODEL.card.json``; ``--cv K`` adds a patient-grouped CV
 estimate); ``skradnod predict MODEL DATA --out predictions.csv`` predicts data
 with or without labels, one row per id, refusing pairs outside the model's
-input contract unless ``--allow-out-of-contract``. Errors a user can cause
+input contract unless ``--allow-out-of-contract``; ``skradnod explain MODEL
+DATA --out DIR`` writes a Grad-CAM picture per pair for an image net, or the
+feature importance of a radiomic model on labelled DATA, and
+``explanations.csv``. Errors a user can cause
 (a missing manifest, an unknown row, ``--device cuda`` without a GPU) print
 one line and exit with status 2.
 """
@@ -27,6 +30,7 @@ import warnings
 from ._common import DEMO_SIZES, UserError
 from ._data import _make_cohort, _make_manifest, _make_pairs
 from ._experiments import _demo, _reproduce
+from ._explain import _explain
 from ._model import _fit, _predict
 from ._parser import build_parser
 
@@ -34,7 +38,7 @@ __all__ = ["DEMO_SIZES", "main"]
 
 COMMANDS = {"demo": _demo, "reproduce": _reproduce, "make-cohort": _make_cohort,
             "make-manifest": _make_manifest, "make-pairs": _make_pairs,
-            "fit": _fit, "predict": _predict}
+            "fit": _fit, "predict": _predict, "explain": _explain}
 
 
 def main(argv=None):

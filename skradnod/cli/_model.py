@@ -32,7 +32,7 @@ def _check_writable(path, option):
 
 def _model_outputs(out, overwrite):
     """The model file and its two cards, checked before any training."""
-    from ..experiments import card_paths
+    from ..experiments import card_paths, fit_report_path
 
     path = Path(out)
     if path.suffix != MODEL_SUFFIX:
@@ -42,7 +42,7 @@ def _model_outputs(out, overwrite):
         )
     if path.is_dir():
         raise UserError(f"--out {out} is a folder; name the model file to write.")
-    outputs = [path, *card_paths(path)]
+    outputs = [path, *card_paths(path), fit_report_path(path)]
     existing = [os.fspath(p) for p in outputs if p.exists()]
     if existing and not overwrite:
         raise UserError(
@@ -94,7 +94,9 @@ def _fit(args, stream):
     from ..experiments import (
         ExperimentUnavailable,
         fit_model,
+        fit_report_path,
         get_experiment,
+        write_fit_report,
         write_model_card,
     )
 
@@ -141,6 +143,9 @@ def _fit(args, stream):
         raise UserError(f"--model {args.model}: {exc}") from None
     _save_verified(result.estimator, path, result.card, args.model)
     md_path, json_path = write_model_card(result.card, path)
+    report = None if result.report is None else write_fit_report(result, path)
+    if report is None:  # an earlier --cv fit's page would describe another model
+        fit_report_path(path).unlink(missing_ok=True)
     wall = time.perf_counter() - start
     n_patients = result.card["training_data"]["n_patients"]
     print(
@@ -158,7 +163,8 @@ def _fit(args, stream):
             f"balanced accuracy {r['balanced_accuracy']:.3f}.",
             file=stream,
         )
-    print(f"Model: {path}; card: {md_path}, {json_path}", file=stream)
+    print(f"Model: {path}; card: {md_path}, {json_path}"
+          + (f"; report: {report}" if report else ""), file=stream)
     return 0
 
 

@@ -21,6 +21,7 @@ def build_parser():
     _add_make_pairs_parser(sub)
     _add_fit_parser(sub)
     _add_predict_parser(sub)
+    _add_explain_parser(sub)
     return parser
 
 
@@ -253,6 +254,43 @@ def _add_predict_parser(sub):
         "--overwrite", action="store_true", help="replace an existing CSV"
     )
     _add_data_use_options(predict)
+
+
+def _add_explain_parser(sub):
+    explain = sub.add_parser(
+        "explain",
+        help="explain a model's predictions (Grad-CAM or feature importance)",
+        description="Explain MODEL (a .skradnod file from fit) on the pairs of "
+        "DATA and write the pictures and explanations.csv (id, predicted, "
+        "probability, file) into the folder --out. An image net gets one "
+        "Grad-CAM picture per pair (gradcam_<id>.png: where in the image it "
+        "looked); a radiomic model one feature-importance chart of DATA "
+        "(feature_importance.png and .csv: grouped permutation importance on "
+        "patient-grouped folds), which needs DATA's labels.",
+    )
+    explain.add_argument("model", metavar="MODEL", help="a .skradnod file from fit")
+    explain.add_argument("data", metavar="DATA", help="folder of NRRD pairs")
+    explain.add_argument(
+        "--out", required=True, metavar="DIR", help="folder of the explanations"
+    )
+    explain.add_argument(
+        "--ids", nargs="+", default=None, metavar="ID",
+        help="explain only these ids of DATA (default: every pair)",
+    )
+    explain.add_argument(
+        "--layer", default=None, metavar="NAME",
+        help="Grad-CAM's layer, a module name of the net (default: its last "
+        "convolutional feature map)",
+    )
+    explain.add_argument(
+        "--allow-out-of-contract", action="store_true",
+        help="explain pairs outside the model's input contract too",
+    )
+    explain.add_argument(
+        "--overwrite", action="store_true",
+        help="replace the files of an earlier explain in --out",
+    )
+    _add_data_use_options(explain)
 
 
 def _add_data_use_options(parser):

@@ -41,7 +41,14 @@ from ._registry import EXPERIMENTS, get_experiment, resolve_rows
 from ._report import format_tables
 from ._runner import RATING_COLUMNS, row_input, run_experiments, run_row
 from ._spec import Experiment, ExperimentUnavailable
-from ._use import OutOfContractError, fit_model, predict_table, probability_columns
+from ._use import (
+    OutOfContractError,
+    fit_model,
+    fit_report_path,
+    predict_table,
+    probability_columns,
+    write_fit_report,
+)
 
 __all__ = [
     "EXPERIMENTS",
@@ -55,6 +62,7 @@ __all__ = [
     "changed_params",
     "check_input_contract",
     "fit_model",
+    "fit_report_path",
     "format_tables",
     "input_contract",
     "model_card",
@@ -62,6 +70,7 @@ __all__ = [
     "probability_columns",
     "row_input",
     "write_model_card",
+    "write_fit_report",
     "get_experiment",
     "resolve_rows",
     "run_experiments",

@@ -4,6 +4,11 @@
 is ``skradnod predict`` without the CSV.
 """
 
+import os
+import tempfile
+import time
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from sklearn import config_context
@@ -18,11 +23,20 @@ from sklearn.utils.metadata_routing import (
 from ..evaluation import to_binary
 from ._card import model_card
 from ._contract import check_input_contract, input_contract
-from ._presets import _preset, _preset_name
+from ._html import write_html_report
+from ._presets import TASKS, _preset, _preset_name
 from ._registry import get_experiment
-from ._runner import row_input, run_row
+from ._report import _draw
+from ._runner import _context, row_input, run_row
 
-__all__ = ["OutOfContractError", "fit_model", "predict_table", "probability_columns"]
+__all__ = [
+    "OutOfContractError",
+    "fit_model",
+    "fit_report_path",
+    "predict_table",
+    "probability_columns",
+    "write_fit_report",
+]
 
 
 def _fit_routed(estimator, X, y, groups):
@@ -90,7 +104,8 @@ def fit_model(
         inner split), ``card`` (:func:`model_card`; its ``input_contract`` is
         what :func:`predict_table` checks), ``used`` (the row's settings),
         ``report`` (the cross-validation's :class:`~skradnod.evaluation.Report`,
-        or None) and ``record`` (its results line, or None).
+        or None), ``record`` (its results line, or None) and ``context`` (what
+        the cross-validation used, as ``results.json`` records it, or None).
 
     Raises
     ------
@@ -106,9 +121,10 @@ def fit_model(
         raise ValueError("fit_model needs labelled data (a malignancy column).")
     spec = get_experiment(key)
     settings = _preset(preset)
-    record = report = None
+    record = report = context = None
     if cv is not None:
         n_boot = settings["n_bootstrap"] if n_bootstrap is None else n_bootstrap
+        start = time.perf_counter()
         record, report = run_row(
             key, data, task=task, preset=preset, cv=cv, device=device,
             params=params, n_bootstrap=n_boot, random_state=random_state,
@@ -119,6 +135,12 @@ def fit_model(
                 f"--cv {cv}: the cross-validation of {key} {record['status']}: "
                 f"{record['message']}"
             )
+        groups = getattr(data, "groups", None)
+        context = _context(
+            data, cv, groups, _preset_name(preset), device,
+            time.perf_counter() - start, n_boot,
+            None if groups is None else len(np.unique(groups)), random_state,
+        )
     estimator, used = spec.build(
         preset=preset, task=task, device=device, random_state=random_state,
         **(params or {}),
@@ -134,7 +156,65 @@ def fit_model(
         cv=None if report is None else (record, report),
     )
     return Bunch(estimator=estimator, card=card, used=used, report=report,
-                 record=record)
+                 record=record, context=context)
+
+
+def fit_report_path(model_path):
+    """The report page beside a model file: ``stem.report.html``.
+
+    Examples
+    --------
+    >>> from skradnod.experiments import fit_report_path
+    >>> fit_report_path("out/nodule.skradnod").name
+    'nodule.report.html'
+    """
+    model_path = Path(model_path)
+    return model_path.parent / f"{model_path.stem}.report.html"
+
+
+def write_fit_report(result, model_path):
+    """Write the page of a ``fit_model(..., cv=K)`` result beside its model.
+
+    The cross-validation's row (tables with 95 % intervals, confusion,
+    confidence and calibration figures) and the model card, in the one
+    self-contained page :func:`write_html_report` writes for a run.
+
+    Parameters
+    ----------
+    result : Bunch
+        What :func:`fit_model` returned, with a cross-validation.
+    model_path : str or path
+        The model file; the page is :func:`fit_report_path` of it.
+
+    Returns
+    -------
+    path : Path
+        The page written.
+
+    Raises
+    ------
+    ValueError
+        If ``result`` holds no cross-validation (``cv=None``).
+    """
+    if result.report is None:
+        raise ValueError("write_fit_report needs a fit_model result with cv=K.")
+    card = result.card["model"]
+    spec = get_experiment(card["key"])
+    target = fit_report_path(model_path)
+    # The figures exist only while the page is written: it embeds them.
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".report-") as tmp:
+        folder = Path(tmp)
+        (folder / "figures").mkdir()
+        record = {**result.record, "table": spec.table, "key": spec.key,
+                  "title": spec.title}
+        record["figures"] = ";".join(_draw(
+            result.report, folder, f"{spec.table}-{spec.name}-{card['task']}",
+            f"{spec.title} ({TASKS[card['task']][0]}, {spec.table})",
+        ))
+        page = write_html_report(folder, [record], result.context,
+                                 sections=[("Model card", result.card)])
+        os.replace(page, target)
+    return target
 
 
 class OutOfContractError(ValueError):
