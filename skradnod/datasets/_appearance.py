@@ -27,8 +27,9 @@ A = SimpleNamespace(
     solid_ramp=0.2,
     # Texture amplitude (HU per unit of the texture field): ground glass, solid.
     texture_amp=(60.0, 15.0),
-    # calcification 1-5 (index 0 unused): HU of the calcified part, added to
-    # the slice's ``levels["calc"]``; blur (px) of its shape (0: a hard mask).
+    # calcification 1-5 (popcorn, laminated, solid, non-central, central; index
+    # 0 unused): HU of the calcified part, added to the slice's
+    # ``levels["calc"]``; blur (px) of its shape (0: a hard mask).
     calc_hu=(600.0, 900.0, 600.0, 700.0, 800.0, 800.0),
     calc_blur=0.0,
     # subtlety 1 = extremely subtle ... 5 = obvious: contrast against the lung
