@@ -199,3 +199,16 @@ def test_unknown_variant(tmp_path, variant):
     assert not (tmp_path / "manifest.csv").exists()
     with pytest.raises(ValueError, match="variant"):
         _lidc.render_readings([1], variant=variant)
+
+
+def test_make_cohort_command_variant(tmp_path, capsys):
+    from skradnod.cli import main
+
+    assert main(["make-cohort", str(tmp_path / "b"), "--n-samples", "6",
+                 "--variant", "b"]) == 0
+    assert "(rendering b)" in capsys.readouterr().out
+    params = json.loads((tmp_path / "b" / "cohort.json").read_text())
+    assert params["variant"] == "b" and params["n_samples"] == 6
+    assert main(["make-cohort", str(tmp_path / "c"), "--variant", "c"]) == 2
+    assert "invalid choice: 'c'" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
