@@ -57,8 +57,10 @@ B = SimpleNamespace(
     noise_sigma=1.4,
     # Cells across the slice of the nodule texture field (a: 128).
     texture_cells=64,
-    # Crop rule: side = nodule extent x U(lo, hi), clipped to this range (px).
+    # Crop rule: side = nodule extent x U(lo, hi), at least a floor drawn in
+    # crop_floor, at most crop_side[1] (px).
     crop_factor=(2.0, 3.6),
+    crop_floor=(36, 72),
     crop_side=(36, 176),
     # Largest shift of the box's centre from the nodule's, as a share of the
     # side (the box still holds the whole nodule).
@@ -114,15 +116,17 @@ def crop_box_a(centre_rc, contour, rng, size):
 def crop_box_b(centre_rc, contour, rng, size):
     """Square box: the nodule's extent times a random factor, shifted at random.
 
-    The side is ``max(w, h) x U(2.0, 3.6)`` clipped to 36-176 px, and never
-    less than the nodule's extent plus 2 px; the centre moves by up to a
-    quarter of the side in each direction, and the box is then moved to hold
-    the whole nodule and to stay on the slice.
+    The side is ``max(w, h) x U(2.0, 3.6)``, at least a floor drawn from
+    36-72 px and at most 176 px, and never less than the nodule's extent plus
+    2 px; the centre moves by up to a quarter of the side in each direction,
+    and the box is then moved to hold the whole nodule and to stay on the
+    slice.
     """
     x0, y0, w, h = cv2.boundingRect(np.asarray(contour, np.int32).reshape(-1, 1, 2))
     extent = max(w, h)
     factor = rng.uniform(*B.crop_factor)
-    side = int(np.clip(round(extent * factor), *B.crop_side))
+    floor = rng.integers(B.crop_floor[0], B.crop_floor[1] + 1)
+    side = int(np.clip(max(round(extent * factor), floor), *B.crop_side))
     side = int(min(max(side, extent + 2), size))
     shift = rng.uniform(-B.crop_shift, B.crop_shift, size=2) * side
     box = []

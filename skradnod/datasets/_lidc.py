@@ -403,9 +403,10 @@ def make_lidc_cohort(
           sigma 1.4 px (a: 0.7), and a scanner blur: a Gaussian point-spread
           function of sigma 0.8 px on the whole slice (a: none);
         - the crop: a square box of side ``max(w, h)`` of the nodule times
-          U(2.0, 3.6), 36-176 px, at least the nodule's extent plus 2 px, its
-          centre shifted at random by up to a quarter of the side, then moved
-          to hold the whole nodule and to stay on the slice (a: side
+          U(2.0, 3.6), at least a floor drawn from 36-72 px, at most 176 px,
+          and at least the nodule's extent plus 2 px, its centre shifted at
+          random by up to a quarter of the side, then moved to hold the whole
+          nodule and to stay on the slice (a: side
           ``1.3 max(w, h) + 32`` px, 45-125 px, centred on the nodule).
 
         Rendering b's extra draws are seeded per slice and per reading from
