@@ -44,6 +44,8 @@ def main(argv=None):
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--level", choices=["annotation", "nodule"],
                         default="annotation")
+    parser.add_argument("--variant", choices=["a", "b"], default="a",
+                        help="the rendering (make_lidc_cohort's variant)")
     parser.add_argument("--out", default=None,
                         help="folder for the cohort (kept); default: a temporary one")
     args = parser.parse_args(argv)
@@ -58,7 +60,8 @@ def main(argv=None):
         cpu0 = time.process_time()
         children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        data = make_lidc_cohort(out, n_jobs=args.n_jobs, lazy=True, level=args.level)
+        data = make_lidc_cohort(out, n_jobs=args.n_jobs, lazy=True, level=args.level,
+                                variant=args.variant)
         wall_full = time.perf_counter() - t0
         load_after = os.getloadavg()
         get_reusable_executor().shutdown(wait=True)
@@ -76,6 +79,7 @@ def main(argv=None):
     result = {
         "benchmark": "make_lidc_cohort full build",
         "level": args.level,
+        "variant": args.variant,
         "machine": {
             "platform": platform.platform(),
             "python": platform.python_version(),
@@ -96,6 +100,8 @@ def main(argv=None):
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = "cohort" if args.level == "annotation" else f"cohort.{args.level}"
+    if args.variant != "a":
+        name += f".{args.variant}"
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     rows = [
         ("pairs written", f"{n_pairs:,}"),
@@ -115,7 +121,9 @@ def main(argv=None):
     table = "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
     print(table)
     flag = "" if args.level == "annotation" else f" --level {args.level}"
-    md = [f"# make_lidc_cohort: full cohort build (level={args.level})", "",
+    flag += "" if args.variant == "a" else f" --variant {args.variant}"
+    md = [f"# make_lidc_cohort: full cohort build (level={args.level}, "
+          f"variant={args.variant})", "",
           f"`python benchmarks/bench_cohort.py --n-jobs {args.n_jobs}{flag}`", "",
           "| measure | value |", "| --- | --- |"]
     md += [f"| {k} | {v} |" for k, v in rows]

@@ -377,10 +377,11 @@ def load_data(args):
 
     n = args.n if args.n is not None else (2000 if args.level == "annotation" else None)
     data = make_lidc_cohort(
-        n_samples=n, level=args.level, random_state=args.seed, n_jobs=2
+        n_samples=n, level=args.level, random_state=args.seed, n_jobs=2,
+        variant=args.variant,
     )
     return data, (f"make_lidc_cohort(n_samples={n}, level={args.level!r}, "
-                  f"random_state={args.seed})")
+                  f"random_state={args.seed}, variant={args.variant!r})")
 
 
 def missing_input(data, kind):
@@ -401,6 +402,9 @@ def main(argv=None):
                         "readings; with --level nodule all 2,653 nodules)")
     parser.add_argument("--level", choices=("annotation", "nodule"),
                         default="annotation", help="the built-in cohort's level")
+    parser.add_argument("--variant", choices=("a", "b"), default="a",
+                        help="the built-in cohort's rendering (make_lidc_cohort's "
+                        "variant; default a)")
     parser.add_argument("--data", type=Path, default=None,
                         help="a data set folder (load_nodule_dataset) instead of "
                         "the built-in cohort")
@@ -416,9 +420,10 @@ def main(argv=None):
     parser.add_argument("--results", type=Path, default=RESULTS,
                         help="folder of <name>.md and <name>.json")
     args = parser.parse_args(argv)
-    if args.data is not None and (args.n is not None or args.level != "annotation"):
-        parser.error("--n and --level choose the built-in cohort; --data reads "
-                     "its folder as it is")
+    if args.data is not None and (args.n is not None or args.level != "annotation"
+                                  or args.variant != "a"):
+        parser.error("--n, --level and --variant choose the built-in cohort; "
+                     "--data reads its folder as it is")
     if args.preset.startswith("{"):
         # A preset as JSON: entries override the "demo" preset (ablations).
         args.preset = json.loads(args.preset)
@@ -500,6 +505,7 @@ def main(argv=None):
         + (f" of {len(np.unique(groups))} patients" if grouped else
            " (no patient ids: folds not grouped by patient)")
         + f", {len(tested)} predicted out of fold",
+        "rendering": None if args.data is not None else args.variant,
         "split": ("one patient-grouped 80/20 split" if args.folds == 1 else
                   f"{args.folds}-fold StratifiedGroupKFold"),
         "skipped": skipped,

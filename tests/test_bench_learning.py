@@ -117,3 +117,18 @@ def test_monai_peer_rows_train_on_routed_patients_and_repeat(bench):
     np.testing.assert_array_equal(first, again)
     with pytest.raises(ValueError, match="network must be one of"):
         sklearn.base.clone(peer).set_params(network="vit").fit(crops, y)
+
+
+def test_variant_b_is_named_in_the_table(bench, tmp_path, monkeypatch):
+    monkeypatch.setenv("SKRADNOD_DATA", str(tmp_path / "home"))
+    text, record = _run(bench, tmp_path, "--n", "12", "--variant", "b")
+    assert "make_lidc_cohort(n_samples=12, level='annotation', random_state=0, " \
+        "variant='b'): 12 samples" in text
+    assert record["context"]["rendering"] == "b"
+    assert "--variant b" in record["context"]["command"]
+
+
+def test_data_excludes_the_variant(bench, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--data", str(tmp_path), "--variant", "b"])
+    assert "--variant choose the built-in cohort" in capsys.readouterr().err

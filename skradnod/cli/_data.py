@@ -45,12 +45,14 @@ def _make_cohort(args, stream):
             min_readers=args.min_readers,
             random_state=args.random_state,
             n_jobs=args.n_jobs,
+            variant=args.variant,
         )
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from None
     n_patients = len(set(data.groups)) if data.groups is not None else "?"
     print(
-        f"Wrote {len(data.target)} NRRD pairs from {n_patients} patients to "
+        f"Wrote {len(data.target)} NRRD pairs (rendering {args.variant}) from "
+        f"{n_patients} patients to "
         f"{args.out} (manifest: {Path(args.out) / 'manifest.csv'}) in "
         f"{time.perf_counter() - start:.0f} s.",
         file=stream,

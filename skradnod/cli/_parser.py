@@ -135,6 +135,12 @@ def _add_make_cohort_parser(sub):
     cohort.add_argument(
         "--n-jobs", type=int, default=None, help="rendering processes (default 1)"
     )
+    cohort.add_argument(
+        "--variant", choices=("a", "b"), default="a",
+        help="the rendering: a, the built-in renderer, or b, the same readings "
+        "with another intensity model, noise, scanner blur and crop rule "
+        "(default a)",
+    )
 
 
 def _add_make_manifest_parser(sub):

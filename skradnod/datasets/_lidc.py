@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from ..io import MANIFEST_NAME, load_nodule_dataset
 from ..utils._atomic import atomic_write
-from . import _render
+from . import _appearance, _render
 from ._base import get_data_home, pair_id, pixel_centre, write_manifest, write_pair
 from ._contours import RATINGS, diameter_px
 from ._readings import (
@@ -37,16 +37,7 @@ COHORT_VERSION = 2
 PARAMS_NAME = "cohort.json"
 
 
-def _crop_box(centre_rc, contour, rng):
-    """Square crop box around the nodule: side 45-125 px (the thesis's range)."""
-    _, _, w, h = cv2.boundingRect(contour.reshape(-1, 1, 2))
-    side = int(np.clip(round(1.3 * max(w, h) + 32 + rng.integers(-4, 5)), 45, 125))
-    top = int(np.clip(round(centre_rc[0]) - side // 2, 0, _render.SIZE - side))
-    left = int(np.clip(round(centre_rc[1]) - side // 2, 0, _render.SIZE - side))
-    return top, left, side, side
-
-
-def render_scan(readings, render_ids, seed, *, with_masks=False):
+def render_scan(readings, render_ids, seed, *, with_masks=False, variant="a"):
     """Render some of one scan's readings.
 
     Parameters
@@ -58,6 +49,9 @@ def render_scan(readings, render_ids, seed, *, with_masks=False):
     render_ids : iterable of int
         ``annotation_id`` of the readings to render.
     seed : int
+    with_masks : bool, default=False
+    variant : {"a", "b"}, default="a"
+        The rendering (see :func:`make_lidc_cohort`).
 
     Yields
     ------
@@ -66,6 +60,7 @@ def render_scan(readings, render_ids, seed, *, with_masks=False):
         ``mask`` (uint8 512x512 nodule mask), manifest fields (``cx, cy``, crop
         box, ``diameter_mm``), and ``lung_mask`` when ``with_masks``.
     """
+    look = _appearance.check_variant(variant)
     spacing = float(readings.iloc[0]["pixel_spacing"])
     thorax, scales = _scan_anatomy(readings, seed)
     scan_id = readings.iloc[0]["scan_id"]
@@ -75,10 +70,17 @@ def render_scan(readings, render_ids, seed, *, with_masks=False):
         background, noise, texture, levels = _render.slice_background(
             thorax, scales[z], rng_slice
         )
+        if look is _appearance.B:
+            # Rendering b's own streams: a's draws above stay as they were.
+            rng_b = _render.rng_for(seed, _appearance._VARIANT_B, _render._SLICE,
+                                    scan_id, _render.z_key(z))
+            noise, texture, levels = _appearance.slice_extras_b(
+                thorax.noise_hu, _render.SIZE, _render._smooth_field, rng_b
+            )
         lung_mask = _slice_lung_mask(thorax, scales[z]) if with_masks else None
         for _, reading in group.iterrows():
             record = _render_reading(
-                reading, background, noise, texture, levels, spacing, seed
+                reading, (background, noise, texture, levels), spacing, seed, look
             )
             if with_masks:
                 record["lung_mask"] = lung_mask
@@ -126,16 +128,28 @@ def _slice_lung_mask(thorax, scale):
     )
 
 
-def _render_reading(reading, background, noise, texture, levels, spacing, seed):
-    """One reading's nodule drawn on its slice's background: the record."""
+def _render_reading(reading, slice_parts, spacing, seed, look):
+    """One reading's nodule drawn on its slice's background: the record.
+
+    ``slice_parts`` is the slice's ``(background, noise, texture, levels)``,
+    ``look`` the rendering's appearance (``_appearance.A`` or ``B``).
+    """
+    background, noise, texture, levels = slice_parts
     rng = _render.rng_for(seed, _render._READING, reading["annotation_id"])
     img = background.copy()
     ratings = {r: reading[r] for r in RATINGS}
     mask, centre_rc = _render.draw_nodule(
-        img, reading["contour"], ratings, texture, levels, rng
+        img, reading["contour"], ratings, texture, levels, rng, look
     )
-    full = _render.finish(img, noise)
-    top, left, height, width = _crop_box(centre_rc, reading["contour"], rng)
+    full = _render.finish(img, noise, look.psf_sigma)
+    if look is _appearance.B:
+        rng_crop = _render.rng_for(seed, _appearance._VARIANT_B, _render._READING,
+                                   reading["annotation_id"])
+        box = _appearance.crop_box_b(centre_rc, reading["contour"], rng_crop,
+                                     _render.SIZE)
+    else:
+        box = _appearance.crop_box_a(centre_rc, reading["contour"], rng, _render.SIZE)
+    top, left, height, width = box
     cx, cy = pixel_centre(*centre_rc)
     return {
         "annotation_id": int(reading["annotation_id"]),
@@ -152,14 +166,16 @@ def _render_reading(reading, background, noise, texture, levels, spacing, seed):
     }
 
 
-def render_readings(annotation_ids, random_state=0, *, with_masks=False):
+def render_readings(annotation_ids, random_state=0, *, with_masks=False,
+                    variant="a"):
     """Render the given readings in memory (for inspection and tests).
 
     Returns a list of the records of :func:`render_scan`, in the order of
     ``annotation_ids``. A reading renders identically here and in
-    :func:`make_lidc_cohort` with the same ``random_state``.
+    :func:`make_lidc_cohort` with the same ``random_state`` and ``variant``.
     """
     seed = _check_seed(random_state)
+    _appearance.check_variant(variant)
     readings = read_lidc_readings()
     ids = [int(i) for i in annotation_ids]
     unknown = set(ids) - set(readings["annotation_id"])
@@ -169,18 +185,19 @@ def render_readings(annotation_ids, random_state=0, *, with_masks=False):
     records = {}
     for scan_id in scans:
         scan = readings[readings["scan_id"] == scan_id]
-        for record in render_scan(scan, ids, seed, with_masks=with_masks):
+        for record in render_scan(scan, ids, seed, with_masks=with_masks,
+                                  variant=variant):
             records[record["annotation_id"]] = record
     return [records[i] for i in ids]
 
 
-def _build_scan(folder, readings, render_ids, seed):
+def _build_scan(folder, readings, render_ids, seed, variant):
     """Render and write one scan's readings; return their manifest rows."""
     folder = Path(folder)
     by_id = readings.set_index("annotation_id")
     rows = []
     per_nodule = "nodule_id" in readings.columns
-    for record in render_scan(readings, render_ids, seed):
+    for record in render_scan(readings, render_ids, seed, variant=variant):
         reading = by_id.loc[record["annotation_id"]]
         sample_id = pair_id(
             reading["patient_id"], annotation_id=record["annotation_id"],
@@ -211,10 +228,11 @@ def _build_scan(folder, readings, render_ids, seed):
         })
     return rows
 
-def _build(folder, readings, selected, seed, n_jobs, variant):
+def _build(folder, readings, selected, seed, n_jobs, options):
     """Write the selected readings' pairs, then the manifest, into ``folder``.
 
-    ``variant`` is ``{"level": ...}`` plus, per nodule, the consensus options.
+    ``options`` is ``{"level": ...}`` plus, per nodule, the consensus options,
+    and ``"variant"``, the rendering.
     """
     folder = Path(folder)
     (folder / "full").mkdir(parents=True, exist_ok=True)
@@ -227,10 +245,11 @@ def _build(folder, readings, selected, seed, n_jobs, variant):
     columns = ["annotation_id", "scan_id", "patient_id", "patient_num",
                "pixel_spacing", "slice_thickness", "contrast_used", *RATINGS,
                "malignancy", "z", "contour"]
-    if variant["level"] == "nodule":
+    if options["level"] == "nodule":
         columns += _nodule_columns()
     tasks = (
-        delayed(_build_scan)(folder, scans[s][columns], wanted[s], seed)
+        delayed(_build_scan)(folder, scans[s][columns], wanted[s], seed,
+                             options["variant"])
         for s in order
     )
     rows = []
@@ -240,31 +259,35 @@ def _build(folder, readings, selected, seed, n_jobs, variant):
             rows.extend(scan_rows)
             bar.update(len(scan_rows))
     manifest = pd.DataFrame(rows).sort_values("annotation_id", kind="stable")
-    if variant["level"] == "annotation":
+    if options["level"] == "annotation":
         # The reader table: which readings are one nodule, and its ratings.
         manifest = with_reader_table(manifest)
-    if variant["level"] == "nodule":
+    if options["level"] == "nodule":
         # The nodule id leads: annotation_id is the nodule's first reading.
         manifest = manifest[["id", "nodule_id", *(c for c in manifest.columns
                                                     if c not in ("id", "nodule_id"))]]
     # The manifest is written last (atomically): its presence marks a
     # complete cohort.
     write_manifest(manifest, folder)
-    params = _cohort_params(variant, len(chosen), seed)
+    params = _cohort_params(options, len(chosen), seed)
     with atomic_write(folder / PARAMS_NAME) as fh:
         fh.write(json.dumps(params, indent=1))
     return params
 
 
-def _cohort_params(variant, n_samples, seed):
+def _cohort_params(options, n_samples, seed):
     """What identifies a built cohort, written to (and checked in) cohort.json."""
     return {"generator": "skradnod.datasets.make_lidc_cohort",
-            "version": COHORT_VERSION, **variant,
+            "version": COHORT_VERSION, **options,
             "n_samples": int(n_samples), "random_state": seed}
 
 
-def _cache_dir(n_samples, variant, seed):
-    level = "-".join(str(v) for v in variant.values())
+def _cache_dir(n_samples, options, seed):
+    # Rendering a keeps the folder names of the caches built before renderings
+    # had a name; b adds "-b" after the level options.
+    level = "-".join(
+        str(v) for k, v in options.items() if k != "variant" or v != "a"
+    )
     name = (
         f"{level}-n{'all' if n_samples is None else n_samples}-seed{seed}"
         f"-v{COHORT_VERSION}"
@@ -277,12 +300,15 @@ def _cache_complete(folder, params):
         stored = json.loads((folder / PARAMS_NAME).read_text())
     except (OSError, ValueError):
         return False
+    if isinstance(stored, dict):
+        # Caches written before renderings had a name are rendering a.
+        stored.setdefault("variant", "a")
     return stored == params and (folder / MANIFEST_NAME).is_file()
 
 
 def make_lidc_cohort(
     out_dir=None, *, n_samples=None, level="annotation", label="median",
-    min_readers=1, random_state=0, n_jobs=None, lazy=False,
+    min_readers=1, random_state=0, n_jobs=None, lazy=False, variant="a",
 ):
     """Build the built-in cohort from the LIDC-IDRI radiologists' readings.
 
@@ -319,8 +345,8 @@ def make_lidc_cohort(
         Folder to write the cohort to: ``full/<id>.nrrd``, ``nodule/<id>.nrrd``
         (gzip NRRD with the scan's pixel spacing) and ``manifest.csv``. If None,
         the cohort is built once under :func:`get_data_home` (``SKRADNOD_DATA``
-        or ``~/skradnod_data``), keyed by ``n_samples``, ``level`` and
-        ``random_state``, and reused by later calls.
+        or ``~/skradnod_data``), keyed by ``n_samples``, ``level``,
+        ``random_state`` and ``variant``, and reused by later calls.
     n_samples : int, default=None
         Number of pairs (readings or nodules), drawn stratified by malignancy
         (class proportions kept); None for all (6,859 readings, 2,653 nodules).
@@ -355,6 +381,38 @@ def make_lidc_cohort(
         Passed to :func:`~skradnod.io.load_nodule_dataset`: if True the returned
         ``full`` and ``nodule`` hold paths instead of arrays. All 6,859 full
         slices in memory take 3.6 GB (int16).
+    variant : {"a", "b"}, default="a"
+        The rendering. ``"a"`` is the renderer described above. ``"b"`` is a
+        second, independently parameterised rendering of the same readings:
+        the same ids, patients, labels, ratings, slices, anatomy and true
+        centres ``cx, cy``; only the pixels and the crop box differ. Against
+        ``"a"`` it changes (the numbers are in ``skradnod/datasets/_appearance.py``):
+
+        - texture: ground glass about -580 HU (sd 45) instead of -650 (sd 30),
+          solid 20 to 90 HU instead of 0 to 60, solid fractions 0/0.35/0.6/
+          0.85/1 for texture 1-5 (a: 0/0.25/0.5/0.8/1), a ramp into the solid
+          core twice as wide, texture amplitude 90 HU in ground glass and 25 in
+          solid parts (a: 60, 15) on a coarser field;
+        - calcification: 450, 1100, 750, 550 and 950 HU for popcorn,
+          laminated, solid, non-central and central (a: 600 to 900), offset by
+          -100 to +100 HU per slice (a: -150 to +150), with shapes blurred by
+          0.8 px (a: hard edges);
+        - subtlety 1-5: contrast 0.4/0.58/0.74/0.88/1 and edge blur 2.2/1.7/
+          1.3/1.0/0.7 px (a: 0.55/0.7/0.82/0.92/1 and 1.6/1.3/1.0/0.8/0.6);
+        - CT noise 1.3 times the patient's level, correlated over a Gaussian of
+          sigma 1.4 px (a: 0.7), and a scanner blur: a Gaussian point-spread
+          function of sigma 0.8 px on the whole slice (a: none);
+        - the crop: a square box of side ``max(w, h)`` of the nodule times
+          U(2.0, 3.6), at least a floor drawn from 36-72 px, at most 176 px,
+          and at least the nodule's extent plus 2 px, its centre shifted at
+          random by up to a quarter of the side, then moved to hold the whole
+          nodule and to stay on the slice (a: side
+          ``1.3 max(w, h) + 32`` px, 45-125 px, centred on the nodule).
+
+        Rendering b's extra draws are seeded per slice and per reading from
+        their own streams, so ``"a"`` renders exactly as before; ``"b"`` is
+        cached in its own folder (``...-b-n...``), and ``cohort.json`` records
+        ``variant``.
 
     Returns
     -------
@@ -385,7 +443,8 @@ def make_lidc_cohort(
     Raises
     ------
     ValueError
-        For an unknown ``level`` or ``label``, ``min_readers`` outside 1-4 (or
+        For an unknown ``level``, ``label`` or ``variant``, ``min_readers``
+        outside 1-4 (or
         a consensus option with ``level="annotation"``), ``n_samples`` outside
         the cohort's size, or a ``random_state`` that is not an int in ``[0,
         2**32 - 1]`` or None.
@@ -452,15 +511,22 @@ def make_lidc_cohort(
     ...                            min_readers=3)
     >>> bool((nodules.frame["n_readers"] >= 3).all())
     True
+    >>> other = make_lidc_cohort(tempfile.mkdtemp(), n_samples=10, variant="b")
+    >>> other.ids.tolist() == data.ids.tolist()  # same readings, other pixels
+    True
+    >>> bool((other.full != data.full).any())
+    True
     """
     _check_level(level, label, min_readers)
+    _appearance.check_variant(variant)
     seed = _check_seed(random_state)
-    variant = {"level": level}
+    options = {"level": level}
     if level == "nodule":
-        variant.update(label=label, min_readers=int(min_readers))
+        options.update(label=label, min_readers=int(min_readers))
         readings = lidc_nodules(label=label, min_readers=min_readers)
     else:
         readings = read_lidc_readings()
+    options["variant"] = variant
     n_samples = _check_n_samples(n_samples, len(readings), level)
     if out_dir is None and seed is None and lazy:
         raise ValueError(
@@ -476,14 +542,14 @@ def make_lidc_cohort(
     selected = stratified_subset(readings["malignancy"], n_samples, seed)
 
     if out_dir is not None:
-        _build(out_dir, readings, selected, seed, n_jobs, variant)
+        _build(out_dir, readings, selected, seed, n_jobs, options)
         return load_nodule_dataset(out_dir, lazy=lazy)
     if not cached:
         with tempfile.TemporaryDirectory(prefix="skradnod-cohort-") as tmp:
-            _build(tmp, readings, selected, seed, n_jobs, variant)
+            _build(tmp, readings, selected, seed, n_jobs, options)
             return load_nodule_dataset(tmp, lazy=False)
-    folder = _cache_dir(n_samples, variant, seed)
-    _build_cached(folder, readings, selected, seed, n_jobs, variant)
+    folder = _cache_dir(n_samples, options, seed)
+    _build_cached(folder, readings, selected, seed, n_jobs, options)
     return load_nodule_dataset(folder, lazy=lazy)
 
 
@@ -501,19 +567,19 @@ def _check_n_samples(n_samples, n_total, level):
     return int(n_samples)
 
 
-def _build_cached(folder, readings, selected, seed, n_jobs, variant):
+def _build_cached(folder, readings, selected, seed, n_jobs, options):
     """Build the cohort into the cache ``folder`` unless a complete one is there.
 
     The build goes to a temporary sibling renamed into place, so an interrupted
     build never looks complete.
     """
-    params = _cohort_params(variant, len(selected), seed)
+    params = _cohort_params(options, len(selected), seed)
     if _cache_complete(folder, params):
         return
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
-        _build(tmp, readings, selected, seed, n_jobs, variant)
+        _build(tmp, readings, selected, seed, n_jobs, options)
         if folder.exists():
             # Left by an interrupted or older build; a finished concurrent
             # build would have passed _cache_complete.

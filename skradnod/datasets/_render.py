@@ -19,19 +19,16 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 
+from ._appearance import A
+
 SIZE = 512
 HU_MIN, HU_MAX = -1024, 3071
 
 # SeedSequence keys separating the random streams of one random_state.
 _PATIENT, _SLICE, _READING, _SUBSET = 1, 2, 3, 4
 
-# Ratings (LIDC-IDRI scale) -> appearance.
-# texture 1 = ground glass ... 5 = solid: fraction of the nodule that is solid.
-_SOLID_FRACTION = {1: 0.0, 2: 0.25, 3: 0.5, 4: 0.8, 5: 1.0}
-# subtlety 1 = extremely subtle ... 5 = obvious: contrast against the lung and
-# blur (px) of the nodule's edge.
-_CONTRAST = {1: 0.55, 2: 0.7, 3: 0.82, 4: 0.92, 5: 1.0}
-_EDGE_BLUR = {1: 1.6, 2: 1.3, 3: 1.0, 4: 0.8, 5: 0.6}
+# Ratings (LIDC-IDRI scale) -> appearance: the tables of each rendering are in
+# _appearance (A, B).
 # internalStructure 2 = fluid, 3 = fat, 4 = air (1 = soft tissue, 5 is an
 # undocumented value in one reading, drawn as soft tissue).
 _INTERNAL_HU = {2: 8.0, 3: -90.0, 4: -950.0}
@@ -453,10 +450,12 @@ def slice_background(thorax, scale, rng_slice):
     return background, noise, texture, levels
 
 
-def draw_nodule(img, contour, ratings, texture, levels, rng):
+def draw_nodule(img, contour, ratings, texture, levels, rng, look=A):
     """Composite a nodule with the given ratings into ``img`` (in place).
 
-    Returns the nodule's mask (full size, uint8) and its centroid ``(row, col)``.
+    ``look`` holds the rendering's intensity tables (``_appearance.A`` or
+    ``B``). Returns the nodule's mask (full size, uint8) and its centroid
+    ``(row, col)``.
     """
     x0, y0, w, h = cv2.boundingRect(np.asarray(contour, np.int32).reshape(-1, 1, 2))
     pad = 6
@@ -468,18 +467,20 @@ def draw_nodule(img, contour, ratings, texture, levels, rng):
     inside = mask.astype(bool)
 
     # Texture: a solid core of the rated fraction inside ground glass.
-    fraction = _SOLID_FRACTION.get(int(ratings["texture"]), 1.0)
+    fraction = look.solid_fraction.get(int(ratings["texture"]), 1.0)
     if fraction >= 1.0:
         solid = inside.astype(np.float32)
     elif fraction <= 0.0:
         solid = np.zeros_like(dist)
     else:
         threshold = (1.0 - fraction) * maxd
-        solid = np.clip((dist - threshold) / max(1.0, 0.2 * maxd) + 0.5, 0, 1)
+        solid = np.clip((dist - threshold) / max(1.0, look.solid_ramp * maxd) + 0.5,
+                        0, 1)
         solid *= inside
     tex = texture[r0:r1, c0:c1]
     hu = levels["ggo"] + (levels["solid"] - levels["ggo"]) * solid
-    hu += tex * (60.0 * (1.0 - solid) + 15.0 * solid)
+    amp_ggo, amp_solid = look.texture_amp
+    hu += tex * (amp_ggo * (1.0 - solid) + amp_solid * solid)
     negative = np.zeros_like(inside)
 
     structure = int(ratings["internalStructure"])
@@ -492,9 +493,13 @@ def draw_nodule(img, contour, ratings, texture, levels, rng):
     calcification = int(ratings["calcification"])
     if calcification < 6:
         calc = _calcification(calcification, dist, maxd, rng)
-        hu[calc] = (600.0, 900.0, 600.0, 700.0, 800.0, 800.0)[calcification] + levels[
-            "calc"
-        ]
+        calc_hu = look.calc_hu[calcification] + levels["calc"]
+        if look.calc_blur > 0:
+            weight = cv2.GaussianBlur(calc.astype(np.float32), (0, 0), look.calc_blur)
+            weight = np.maximum(weight, 0.5 * calc) * inside
+            hu += weight * (calc_hu - hu)
+        else:
+            hu[calc] = calc_hu
 
     window = img[r0:r1, c0:c1]
     delta = hu - window
@@ -502,9 +507,9 @@ def draw_nodule(img, contour, ratings, texture, levels, rng):
     # air (cavitation) lowers it.
     delta = np.where(negative, delta, np.maximum(delta, 0))
     subtlety = int(ratings["subtlety"])
-    alpha = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), _EDGE_BLUR[subtlety])
+    alpha = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), look.edge_blur[subtlety])
     alpha = np.maximum(alpha, 0.5 * mask)
-    window += (_CONTRAST[subtlety] * alpha * delta).astype(np.float32)
+    window += (look.contrast[subtlety] * alpha * delta).astype(np.float32)
     full = np.zeros((SIZE, SIZE), np.uint8)
     full[r0:r1, c0:c1] = mask
     m = cv2.moments(mask, binaryImage=True)
@@ -543,8 +548,13 @@ def _calcification(kind, dist, maxd, rng):
     return out
 
 
-def finish(img, noise):
-    """Add CT noise and quantise to int16 HU (scanner range -1024..3071)."""
+def finish(img, noise, psf_sigma=0.0):
+    """Blur by the scanner's PSF (sigma in px; 0: none), add CT noise, quantise.
+
+    The result is int16 HU in the scanner range -1024..3071.
+    """
+    if psf_sigma > 0:
+        img = cv2.GaussianBlur(img, (0, 0), psf_sigma)
     img += noise
     np.clip(img, HU_MIN, HU_MAX, out=img)
     return np.rint(img).astype(np.int16)
