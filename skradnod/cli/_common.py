@@ -6,9 +6,9 @@ from pathlib import Path
 
 # What ``skradnod demo`` runs at each size. Measured on the 2-core development
 # machine: "demo" (1,500 readings, two folds at a time, one torch thread each;
-# all rows, the located row included) took 13 min 23 s wall on idle cores from
-# a fresh clone with the cohort already built (1,270 s CPU; the located row
-# 313 s of it); "quick" is the trimmed version the tests run (under a minute).
+# all rows, the located row included) took 573 s wall on idle cores from a
+# fresh clone with the cohort already built (2026-12-04; the located row 214 s
+# of it); "quick" is the trimmed version the tests run (under a minute).
 DEMO_SIZES = {
     "quick": {
         "n_samples": 60,
