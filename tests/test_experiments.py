@@ -19,6 +19,7 @@ from skradnod.experiments import (
     resolve_rows,
     run_experiments,
 )
+from skradnod.experiments._presets import PRESETS
 
 
 def _rated_data(n=60, random_state=0, with_ratings=True, with_groups=True):
@@ -100,11 +101,39 @@ def test_rows_scale_with_the_preset():
         "cnn_width": 16,
         "max_epochs": 60,
         "batch_size": 32,
+        "image_chain": "method",
     }
     search = get_experiment("nodule/features").build(preset="quick")[0][-1]
     assert len(search.param_grid["clf"]) == 3  # SVM, forest, NN
     with pytest.raises(ValueError, match="Unknown preset 'huge'"):
         get_experiment("nodule/features").build(preset="huge")
+
+
+def _step_names(chain):
+    return [name for name, _ in chain.steps]
+
+
+def test_image_chain_prepares_the_nodule_nets_crops_and_no_other_row():
+    method = ["resize", "huwindow", "clahe", "bilateralfilter"]
+    for preset, expected in (("demo", ["resize", "huwindow"]), ("full", method)):
+        cnn, used = get_experiment("nodule/basic_cnn").build(preset=preset)
+        assert _step_names(cnn[0]) == expected
+        assert used["image_chain"] == PRESETS[preset]["image_chain"]
+        fusion, _ = get_experiment("nodule/features_images").build(preset=preset)
+        assert _step_names(fusion.transformers[0][1]) == expected
+        located, _ = get_experiment("full/located_cnn").build(preset=preset)
+        assert _step_names(located.classifier[0]) == expected
+    # The method's full-slice CNN and the autoencoder keep the method's chain.
+    assert _step_names(get_experiment("full/basic_cnn").build(preset="demo")[0][0]) == (
+        method
+    )
+    autoencoder, _ = get_experiment("full/autoencoder").build(preset="demo")
+    assert _step_names(autoencoder[0]) == method
+    # A custom preset may ask for the method's chain; anything else is named.
+    cnn, _ = get_experiment("nodule/basic_cnn").build(preset={"image_chain": "method"})
+    assert _step_names(cnn[0]) == method
+    with pytest.raises(ValueError, match="'image_chain' must be 'hu' or 'method'; got 'x'"):
+        get_experiment("nodule/basic_cnn").build(preset={"image_chain": "x"})
 
 
 def test_demo_gives_the_method_full_slice_rows_their_own_epoch_budget():

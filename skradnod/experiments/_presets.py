@@ -18,6 +18,7 @@ PRESETS = {
         "rfecv_trees": 10,
         "cnn_width": 8,
         "nodule_size": 32,
+        "image_chain": "hu",
         "full_size": 64,
         "locator_size": 64,
         "crop_size": 32,
@@ -41,6 +42,10 @@ PRESETS = {
         # the demo's nets train on ~1,000 crops per fold within its budget (on
         # 400 the nodule CNN stays at the majority rate; see the user guide).
         "nodule_size": 32,
+        # The nodule nets' crops through the HU window only (no CLAHE or
+        # bilateral filter): +3 to +5 points on both renderings of the
+        # cohort (docs: "Training recipe"). "method" is the method's chain.
+        "image_chain": "hu",
         "full_size": 32,
         "locator_size": 128,
         "crop_size": 64,
@@ -65,11 +70,14 @@ PRESETS = {
         "rfecv_cv": 3,
         "rfecv_trees": 100,
         "cnn_width": 16,
-        "nodule_size": 64,
+        # 32 px crops and 30 epochs since issue 17 (the method: 64, 60): see
+        # benchmarks/results/learning.md and the user guide's "Training recipe".
+        "nodule_size": 32,
+        "image_chain": "hu",
         "full_size": 128,
         "locator_size": 128,
         "crop_size": 64,
-        "max_epochs": 60,
+        "max_epochs": 30,
         "batch_size": 32,
         "full_batch_size": 16,
         "n_estimators": 300,
@@ -88,6 +96,7 @@ PRESETS = {
         # benchmark (benchmarks/bench_learning.py, docs: "Training recipe").
         "cnn_width": 16,
         "nodule_size": 64,
+        "image_chain": "method",
         "full_size": 512,
         "locator_size": 256,
         "crop_size": 64,
@@ -111,7 +120,13 @@ hour: full's nets on 64x64 crops and 128x128 slices, Original + Wavelet
 features, RFECV removing 10 % per round; what ``benchmarks/bench_learning.py``
 measures), ``full`` (the method's
 settings: 64x64 crops, 512x512 slices, 60 epochs with early stopping, RFECV
-removing one feature per round on Original + Wavelet features; for a GPU)."""
+removing one feature per round on Original + Wavelet features; for a GPU).
+
+``image_chain`` is how the nodule nets' crops are prepared: ``"hu"``, the HU
+window alone, or ``"method"``, the method's HU window, CLAHE and bilateral
+filter (:func:`~skradnod.preprocessing.make_ct_preprocessor`). The method's
+full-slice rows, the autoencoder and the transfer rows keep the method's chain
+in every preset."""
 
 
 def _preset(preset):

@@ -48,6 +48,19 @@ def _nn_options(settings, device, random_state, *, full=False):
     }
 
 
+def _crop_chain(settings, size):
+    """The preset's chain for the nodule nets' crops (``settings["image_chain"]``)."""
+    from ..preprocessing import make_ct_preprocessor
+
+    chain = settings.get("image_chain", "method")
+    if chain not in ("hu", "method"):
+        raise ValueError(
+            f"Preset key 'image_chain' must be 'hu' or 'method'; got {chain!r}."
+        )
+    method = chain == "method"
+    return make_ct_preprocessor(size=size, clahe=method, bilateral=method)
+
+
 def _basic_cnn(images):
     """The basic CNN row's factory on ``images``: ``"nodule"`` crops or ``"full"``
     slices (their size and batch size come from the preset)."""
@@ -63,11 +76,16 @@ def _basic_cnn(images):
         size = settings["full_size" if full else "nodule_size"]
         options = _nn_options(settings, device, random_state, full=full)
         width = settings["cnn_width"]
+        # The method's full-slice row keeps the method's chain; nodule crops
+        # get the preset's.
+        chain = make_ct_preprocessor(size=size) if full else _crop_chain(settings, size)
         model = make_pipeline(
-            make_ct_preprocessor(size=size),
-            NoduleCNNClassifier(module__width=width, **options),
+            chain, NoduleCNNClassifier(module__width=width, **options)
         )
-        return model, {"image_size": size, "cnn_width": width, **_shown(options)}
+        shown = {"image_size": size, "cnn_width": width, **_shown(options)}
+        if not full:
+            shown["image_chain"] = settings.get("image_chain", "method")
+        return model, shown
 
     return factory
 
@@ -204,7 +222,6 @@ def _features_images(settings, *, task, device, random_state, memory=None, **par
 
     from ..compose import FusionClassifier
     from ..nn import FusionNet
-    from ..preprocessing import make_ct_preprocessor
 
     _check_params("features_images", params, ())
     extractor, used = _radiomics(settings, memory)
@@ -215,7 +232,7 @@ def _features_images(settings, *, task, device, random_state, memory=None, **par
     options = _nn_options(settings, device, random_state)
     model = FusionClassifier(
         transformers=[
-            ("image", make_ct_preprocessor(size=size), "nodule"),
+            ("image", _crop_chain(settings, size), "nodule"),
             ("features", make_pipeline(extractor, selector), "nodule"),
         ],
         module=FusionNet,
@@ -224,6 +241,7 @@ def _features_images(settings, *, task, device, random_state, memory=None, **par
     )
     return model, {
         "image_size": size,
+        "image_chain": settings.get("image_chain", "method"),
         "image_width": width,
         **used,
         **_selector_used(settings),
@@ -355,7 +373,7 @@ def _located_cnn(settings, *, task, device, random_state, **params):
             NoduleLocator(module__width=locator_width, **options),
         ),
         classifier=make_pipeline(
-            make_ct_preprocessor(size=size),
+            _crop_chain(settings, size),
             NoduleCNNClassifier(module__width=width, **options),
         ),
         crop_size=settings["crop_size"],
@@ -365,6 +383,7 @@ def _located_cnn(settings, *, task, device, random_state, **params):
         "locator_width": locator_width,
         "crop_size": settings["crop_size"],
         "image_size": size,
+        "image_chain": settings.get("image_chain", "method"),
         "cnn_width": width,
         **_shown(options),
     }
