@@ -132,3 +132,59 @@ def test_data_excludes_the_variant(bench, tmp_path, capsys):
     with pytest.raises(SystemExit):
         bench.main(["--data", str(tmp_path), "--variant", "b"])
     assert "--variant choose the built-in cohort" in capsys.readouterr().err
+
+
+def test_preset_entries_of_a_variant_override_the_rows_preset(bench, tmp_path):
+    folder = _folder(tmp_path / "mine")
+    out = tmp_path / "results"
+    assert bench.main(["--data", str(folder), "--folds", "2", "--preset", "quick",
+                       "--rows", "majority", "--variants",
+                       "basic_cnn:preset.max_epochs=1,preset.nodule_size=16",
+                       "--n-bootstrap", "10", "--n-jobs", "1",
+                       "--results", str(out), "--name", "t"]) == 0
+    record = json.loads((out / "t.json").read_text())
+    variant = record["results"][1]
+    assert variant["row"] == "basic_cnn:preset.max_epochs=1,preset.nodule_size=16"
+    assert variant["epochs"] == [1, 1]  # the quick preset's 2, overridden
+    from skradnod.experiments._presets import PRESETS
+
+    built, _ = bench.build_row("basic_cnn", {**PRESETS["quick"], "nodule_size": 16},
+                               0, "cpu", None)
+    assert built[0].steps[0][1].shape == (16, 16)
+
+
+def _result(row, accuracy, balanced, auc=0.8, roc_auc=0.75, fit_s=(1.0,)):
+    return {"row": row, "fit_s": list(fit_s), "metrics": {
+        "accuracy": accuracy, "balanced_accuracy": balanced,
+        "benign_auc": auc, "roc_auc": roc_auc}}
+
+
+def test_goals_are_checked_for_the_rows_present(bench):
+    results = [
+        _result("majority", 0.38, 0.20),
+        _result("radiomic_rf", 0.50, 0.52, auc=0.86),
+        _result("basic_cnn", 0.495, 0.53, fit_s=(40.0, 40.0)),
+        _result("features_images", 0.515, 0.51, auc=0.87),
+        _result("full/located_cnn", 0.44, 0.35, roc_auc=0.69),
+        _result(bench.OLD_DEFAULT, 0.49, 0.49, fit_s=(100.0, 110.0)),
+    ]
+    results[4]["center_error_px"] = {"median": 11.5}
+    met = {g["goal"]: g["met"] for g in bench.check_goals(results)}
+    assert met == {
+        "NoduleCNN 5-class >= radiomic forest - 1 point": True,  # 0.495 >= 0.49
+        "Fusion 5-class >= radiomic forest + 2 points": False,  # 0.515 < 0.52
+        "Fusion binary AUC (3 benign) >= radiomic forest's": True,
+        "basic_cnn balanced accuracy >= radiomic forest's": True,
+        "features_images balanced accuracy >= radiomic forest's": False,
+        "full/located_cnn 5-class >= majority + 5 points": True,  # 0.44 >= 0.43
+        "full/located_cnn ROC AUC >= 0.70": False,
+        "NoduleCNN fit <= 1/3 of the old default's, same run": False,  # 40 > 105 / 3
+    }
+    details = {g["goal"]: g["detail"] for g in bench.check_goals(results)}
+    assert "median centre error 11.5 px" in details[
+        "full/located_cnn 5-class >= majority + 5 points"]
+    # Without the forest, only the goals that do not need it.
+    assert [g["goal"] for g in bench.check_goals(results[4:5] + results[:1])] == [
+        "full/located_cnn 5-class >= majority + 5 points",
+        "full/located_cnn ROC AUC >= 0.70",
+    ]

@@ -132,7 +132,8 @@ def test_image_chain_prepares_the_nodule_nets_crops_and_no_other_row():
     # A custom preset may ask for the method's chain; anything else is named.
     cnn, _ = get_experiment("nodule/basic_cnn").build(preset={"image_chain": "method"})
     assert _step_names(cnn[0]) == method
-    with pytest.raises(ValueError, match="'image_chain' must be 'hu' or 'method'; got 'x'"):
+    message = "'image_chain' must be 'hu' or 'method'; got 'x'"
+    with pytest.raises(ValueError, match=message):
         get_experiment("nodule/basic_cnn").build(preset={"image_chain": "x"})
 
 
