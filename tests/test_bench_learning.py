@@ -188,3 +188,33 @@ def test_goals_are_checked_for_the_rows_present(bench):
         "full/located_cnn 5-class >= majority + 5 points",
         "full/located_cnn ROC AUC >= 0.70",
     ]
+
+
+def test_the_late_fusion_row_has_its_own_goals(bench):
+    results = [_result("radiomic_rf", 0.50, 0.52, auc=0.86),
+               _result("vote_rf_cnn", 0.525, 0.53, auc=0.85)]
+    met = {g["goal"]: g["met"] for g in bench.check_goals(results)}
+    assert met == {
+        "Late fusion (vote_rf_cnn) 5-class >= radiomic forest + 2 points": True,
+        "Late fusion (vote_rf_cnn) binary AUC (3 benign) >= radiomic forest's": False,
+    }
+
+
+def test_the_late_fusion_row_averages_the_forest_and_the_cnn(bench):
+    from sklearn.ensemble import VotingClassifier
+
+    vote, kind = bench.build_row("vote_rf_cnn", "quick", 0, "cpu", None)
+    assert kind == "nodule" and isinstance(vote, VotingClassifier)
+    assert vote.voting == "soft" and vote.weights is None
+    forest, cnn = (estimator for _, estimator in vote.estimators)
+    # each member is built exactly as its own row
+    def values(estimator):  # the plain parameter values (objects differ by id)
+        plain = (int, float, str, bool, tuple, type(None))
+        return {k: v for k, v in estimator.get_params().items()
+                if isinstance(v, plain)}
+
+    for member, row in ((forest, "radiomic_rf"), (cnn, "basic_cnn")):
+        alone, _ = bench.build_row(row, "quick", 0, "cpu", None)
+        assert [type(s) for _, s in member.steps] == [type(s) for _, s in alone.steps]
+        assert values(member) == values(alone)
+    assert values(cnn)["nodulecnnclassifier__max_epochs"] == 2  # the quick preset's

@@ -116,9 +116,9 @@ PRESETS = {
 """Sizes of the rows: ``quick`` (seconds per row, for tests), ``demo`` (the
 ``skradnod demo`` default, minutes on a laptop CPU), ``cpu`` (the recommended
 models at a size a 2-core CPU cross-validates on 2,000 readings in about an
-hour: full's nets on 64x64 crops and 128x128 slices, Original + Wavelet
-features, RFECV removing 10 % per round; what ``benchmarks/bench_learning.py``
-measures), ``full`` (the method's
+hour: the nodule nets on 32x32 crops with the HU window for 30 epochs,
+128x128 slices, Original + Wavelet features, RFECV removing 10 % per round;
+what ``benchmarks/bench_learning.py`` measures), ``full`` (the method's
 settings: 64x64 crops, 512x512 slices, 60 epochs with early stopping, RFECV
 removing one feature per round on Original + Wavelet features; for a GPU).
 
