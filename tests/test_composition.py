@@ -135,3 +135,35 @@ class _Flatten(sklearn.base.TransformerMixin, sklearn.base.BaseEstimator):
 
     def transform(self, X):
         return np.asarray(X).reshape(len(X), -1)
+
+
+def test_late_fusion_of_the_forest_and_the_cnn_is_a_soft_vote():
+    # The user guide's late fusion: scikit-learn's VotingClassifier over a
+    # radiomics forest and the nodule CNN, groups routed to the CNN's
+    # early-stopping split, probabilities the mean of the members'.
+    from sklearn.ensemble import VotingClassifier
+    from sklearn.pipeline import make_pipeline as make_sk_pipeline
+
+    from skradnod.models import NoduleCNNClassifier
+
+    X, y = make_bright_centres(40, size=16, interleaved=True)
+    X = (X * 400 - 800).astype(np.float32)
+    groups = np.arange(40) // 2
+    forest = make_sk_pipeline(
+        RadiomicsExtractor(image_types=("Original",), feature_classes=["firstorder"]),
+        RandomForestClassifier(n_estimators=20, random_state=0),
+    )
+    cnn = make_sk_pipeline(
+        make_ct_preprocessor(size=16, clahe=False, bilateral=False),
+        NoduleCNNClassifier(module__width=4, max_epochs=2, random_state=0,
+                            device="cpu"),
+    )
+    vote = VotingClassifier([("forest", forest), ("cnn", cnn)], voting="soft")
+    with sklearn.config_context(enable_metadata_routing=True), \
+            warnings.catch_warnings():
+        warnings.simplefilter("error", UngroupedSplitWarning)
+        vote.fit(X, y, groups=groups)
+    members = [est.predict_proba(X) for est in vote.estimators_]
+    np.testing.assert_allclose(vote.predict_proba(X), np.mean(members, axis=0))
+    np.testing.assert_array_equal(vote.classes_, [1, 5])
+    assert vote.score(X, y) > 0.9  # the forest alone separates bright centres

@@ -24,15 +24,17 @@ def _run_experiments(data, **kwargs):
         raise
 
 
-def _demo_jobs(n_jobs, device):
-    """Folds in parallel for the demo: on a CPU, two one-thread processes.
+def _demo_jobs(n_jobs, device, cv):
+    """Folds in parallel for the demo: on a CPU, one one-thread process per fold.
 
-    Two folds at once on two cores take two thirds of the serial wall time for
-    3 folds; each process runs one torch thread (see ``--threads``).
+    With 3 folds on 2 cores, two processes leave a core idle while the third
+    fold runs alone (two fold-times of wall per row); three processes keep
+    both cores busy throughout (one and a half). Each process runs one torch
+    thread (see ``--threads``); on one core, one process.
     """
     if n_jobs is not None or device != "cpu":
         return n_jobs
-    return min(2, os.cpu_count() or 1)
+    return cv if (os.cpu_count() or 1) >= 2 else 1
 
 
 def _row_params(args):
@@ -170,7 +172,7 @@ def _demo(args, stream):
         preset=config["preset"],
         params=params,
         random_state=args.seed,
-        n_jobs=_demo_jobs(args.n_jobs, device),
+        n_jobs=_demo_jobs(args.n_jobs, device, config["cv"]),
         verbose=not args.quiet,
         binary_from_5class=config["binary_from_5class"],
         resume=args.resume,
