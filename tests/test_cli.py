@@ -247,14 +247,3 @@ def test_skradnod_data_that_is_no_folder_is_one_line_naming_it(
     assert "not a folder" in err if kind == "file" else "cannot create" in err
     assert not (tmp_path / "out" / "results.json").exists()
 
-
-@pytest.mark.parametrize(("cores", "expected"), [(1, 1), (2, 3), (16, 3)])
-def test_demo_runs_one_process_per_fold_on_a_multicore_cpu(monkeypatch, cores,
-                                                           expected):
-    from skradnod.cli import _experiments
-
-    monkeypatch.setattr(_experiments.os, "cpu_count", lambda: cores)
-    assert _experiments._demo_jobs(None, "cpu", 3) == expected
-    # what the user asked for, and a GPU's single process, are left alone
-    assert _experiments._demo_jobs(4, "cpu", 3) == 4
-    assert _experiments._demo_jobs(None, "cuda", 3) is None
