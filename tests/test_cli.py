@@ -246,4 +246,3 @@ def test_skradnod_data_that_is_no_folder_is_one_line_naming_it(
     assert err.count("\n") == 1
     assert "not a folder" in err if kind == "file" else "cannot create" in err
     assert not (tmp_path / "out" / "results.json").exists()
-

@@ -4,13 +4,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-# What ``skradnod demo`` runs at each size. Measured on a 2-core development
-# machine: "demo" (1,500 readings, two folds at a time, one torch thread each;
-# all rows, the located row included) took 901 s wall on idle cores from a
-# fresh clone, the cohort built and its features extracted in the run
-# (2026-12-04; the located row 367 s of it; 573 s on a machine 1.3x faster per
-# CNN epoch with the cohort already built); "quick" is the trimmed version the
-# tests run (under a minute).
+# What ``skradnod demo`` runs at each size: "demo" (1,500 readings, all rows,
+# two folds at a time, one torch thread each; its measured time is in the
+# README) and "quick", the trimmed version the tests run (under a minute).
 DEMO_SIZES = {
     "quick": {
         "n_samples": 60,
