@@ -34,7 +34,7 @@ def _add_demo_parser(sub):
         "demo",
         help="run the experiments on the built-in LIDC cohort",
         description="Run the method's experiments on the built-in LIDC-IDRI "
-        "cohort and print the result tables. The default size takes 10 to 15 "
+        "cohort and print the result tables. The default size takes 10 to 16 "
         "minutes on 2 CPU cores; --quick in under 2 minutes; --full is the "
         "method's full size (all 6,859 readings, 60 epochs; use a GPU).",
     )
