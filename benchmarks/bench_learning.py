@@ -50,6 +50,14 @@ Usage: python benchmarks/bench_learning.py [--n 2000] [--level annotation]
        [--data DIR] [--folds 5] [--preset NAME] [--rows ROW ...]
        [--variants ROW:PARAM=VALUE,... ...] [--device cpu] [--n-jobs 2]
        [--seed 0] [--n-bootstrap 1000] [--name learning] [--results DIR]
+       [--add]
+
+``--add`` adds this run's rows to an earlier ``<name>.json`` of the same data,
+folds, seed and preset (rows of the same name are replaced), so that a slow
+row (the MONAI peers) joins a table without refitting the others; the rows
+are deterministic for a given seed and folds, so the table is the one a
+single run would give, except for the fit times, which come from two runs
+(both commands are recorded).
 
 ``--folds 1`` is one 80/20 split (the first fold of a 5-fold split). A quick
 check of the script itself (seconds): ``--n 60 --folds 2 --rows majority
@@ -340,7 +348,8 @@ def _cell(metrics, ci, m):
 
 def markdown(context, results, goals, reference=None):
     lines = [
-        f"Command: `{context['command']}`",
+        # Rows added by --add: the commands are joined by "; then ".
+        "Command: `" + context["command"].replace("; then ", "`, then `") + "`",
         "",
         f"{context['data']}; {context['split']}; preset `{context['preset']}`; "
         f"{context['machine']}; wall {context['wall_s']:.0f} s.",
@@ -437,6 +446,35 @@ def missing_input(data, kind):
     return None
 
 
+def added_to(path, context, results):
+    """The earlier record at ``path`` with this run's rows added (``--add``).
+
+    The earlier run must have read the same data with the same folds, seed and
+    preset, or the rows would not be comparable: anything else stops the run
+    naming what differs. A row of the same name is replaced.
+    """
+    if not path.is_file():
+        raise SystemExit(f"--add: there is no earlier {path}")
+    earlier = json.loads(path.read_text())
+    before = earlier["context"]
+    # Records made before the seed was recorded all used the default seed.
+    before = {"seed": 0, **before}
+    for key in ("data", "split", "preset", "seed"):
+        if before[key] != context[key]:
+            raise SystemExit(f"--add: {path} was made with other {key} "
+                             f"({before[key]!r}, now {context[key]!r})")
+    names = {r["row"] for r in results}
+    merged = [r for r in earlier["results"] if r["row"] not in names] + results
+    context = {
+        **context,
+        "command": f"{before['command']}; then {context['command']}",
+        "machine": f"{before['machine']}; then {context['machine']}",
+        "wall_s": before["wall_s"] + context["wall_s"],
+        "skipped": [*before.get("skipped", []), *context["skipped"]],
+    }
+    return context, merged
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=None,
@@ -461,6 +499,9 @@ def main(argv=None):
     parser.add_argument("--name", default="learning")
     parser.add_argument("--results", type=Path, default=RESULTS,
                         help="folder of <name>.md and <name>.json")
+    parser.add_argument("--add", action="store_true",
+                        help="add the rows to the earlier <name>.json of the "
+                        "same data, folds, seed and preset")
     args = parser.parse_args(argv)
     if args.data is not None and (args.n is not None or args.level != "annotation"
                                   or args.variant != "a"):
@@ -565,7 +606,12 @@ def main(argv=None):
         "python": platform.python_version(),
         "torch": torch.__version__,
         "class_counts": np.bincount(y[tested], minlength=6)[1:].tolist(),
+        "seed": args.seed,
     }
+    if args.add:
+        context, results = added_to(args.results / f"{args.name}.json",
+                                    context, results)
+        goals = check_goals(results)
     args.results.mkdir(parents=True, exist_ok=True)
     record = {"context": context, "results": results, "goals": goals,
               "radiologists": reference}

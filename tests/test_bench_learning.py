@@ -218,3 +218,28 @@ def test_the_late_fusion_row_averages_the_forest_and_the_cnn(bench):
         assert [type(s) for _, s in member.steps] == [type(s) for _, s in alone.steps]
         assert values(member) == values(alone)
     assert values(cnn)["nodulecnnclassifier__max_epochs"] == 2  # the quick preset's
+
+
+def test_add_joins_rows_to_the_earlier_table_of_the_same_folds(bench, tmp_path):
+    folder = _folder(tmp_path / "mine")
+    out = tmp_path / "results"
+    common = ["--data", str(folder), "--folds", "2", "--n-bootstrap", "10",
+              "--n-jobs", "1", "--results", str(out), "--name", "t"]
+    assert bench.main([*common, "--rows", "majority"]) == 0
+    alone = json.loads((out / "t.json").read_text())["results"][0]
+    assert bench.main([*common, "--add", "--rows", "majority", "--variants",
+                       'majority:strategy="stratified"']) == 0
+    record = json.loads((out / "t.json").read_text())
+    # the repeated row replaced (with identical numbers: same folds), one added
+    assert [r["row"] for r in record["results"]] == [
+        "majority", 'majority:strategy="stratified"']
+    assert record["results"][0]["metrics"] == alone["metrics"]
+    text = (out / "t.md").read_text()
+    assert text.count("`python benchmarks/bench_learning.py") == 2
+    assert "`, then `" in text
+    # other folds (or data, seed, preset) are refused, naming what differs
+    with pytest.raises(SystemExit, match="other split"):
+        bench.main([*common[:2], "--folds", "3", *common[4:], "--add",
+                    "--rows", "majority"])
+    with pytest.raises(SystemExit, match="there is no earlier"):
+        bench.main([*common[:-1], "u", "--add", "--rows", "majority"])
