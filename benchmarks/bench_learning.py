@@ -77,6 +77,8 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).parent / "results"
+# The frame column of each crop's pixel spacing (load_nodule_dataset's).
+SPACING = "nodule_spacing"
 CACHE = Path(
     os.environ.get("SKRADNOD_BENCH_CACHE", Path.home() / ".cache" / "skradnod")
 )
@@ -133,30 +135,40 @@ def build_row(row, preset, seed, device, memory):
                 "radiomic_gbm needs lightgbm: pip install -e '.[bench]'"
             ) from exc
 
-        extractor = RadiomicsExtractor(memory=memory, n_jobs=1)
+        extractor = RadiomicsExtractor(spacing=SPACING, memory=memory, n_jobs=1)
         gbm = LGBMClassifier(
             class_weight="balanced", random_state=seed, n_jobs=1, verbose=-1
         )
-        return make_pipeline(extractor, gbm), "nodule"
+        return make_pipeline(extractor, gbm), "nodule+spacing"
     if row.startswith("monai_"):
         return _monai_row(row.removeprefix("monai_"), preset, seed)
     if row == "radiomic_rf":
         # The method's whole extractor (Original + Wavelet), whatever the preset:
         # the reference the nets must reach.
-        extractor = RadiomicsExtractor(memory=memory, n_jobs=1)
+        # Each crop at its file's pixel spacing (the frame's column), as the
+        # features row reads it.
+        extractor = RadiomicsExtractor(spacing=SPACING, memory=memory, n_jobs=1)
         forest = RandomForestClassifier(
             n_estimators=300, class_weight="balanced", random_state=seed, n_jobs=1
         )
-        return make_pipeline(extractor, forest), "nodule"
+        return make_pipeline(extractor, forest), "nodule+spacing"
     if row == "vote_rf_cnn":
         # Late fusion of image and features: the mean of radiomic_rf's and the
         # basic CNN's probabilities (equal weights: nothing tuned), each member
         # fitted on the training fold exactly as its own row is.
-        from sklearn.ensemble import VotingClassifier
+        from operator import itemgetter
 
-        members = [(name, build_row(name, preset, seed, device, memory)[0])
-                   for name in ("radiomic_rf", "basic_cnn")]
-        return VotingClassifier(members, voting="soft"), "nodule"
+        from sklearn.ensemble import VotingClassifier
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import FunctionTransformer
+
+        forest, _ = build_row("radiomic_rf", preset, seed, device, memory)
+        cnn, _ = build_row("basic_cnn", preset, seed, device, memory)
+        # Both members read the crops-and-spacing frame; the CNN its crops.
+        crops = FunctionTransformer(itemgetter("nodule"))
+        members = [("radiomic_rf", forest),
+                   ("basic_cnn", Pipeline([("crops", crops), ("cnn", cnn)]))]
+        return VotingClassifier(members, voting="soft"), "nodule+spacing"
     # A bare name is a Table 3 row; "full/<row>" (e.g. full/located_cnn) any other.
     spec = get_experiment(row if "/" in row else f"nodule/{row}")
     extra = {"memory": memory} if row in ("features", "features_images") else {}
@@ -198,6 +210,8 @@ def row_input(data, kind):
         return data.frame[[*RATINGS, "diameter_mm"]].to_numpy(dtype=float)
     if kind == "frame":
         return data.frame
+    if kind == "nodule+spacing":
+        return data.frame[["nodule", SPACING]]
     return data.frame[kind]
 
 

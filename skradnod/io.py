@@ -10,7 +10,7 @@ from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
 from ._layouts import LABELS_NAME, UnusedFilesWarning, infer_manifest, read_table
-from ._nrrd import read_nrrd, write_nrrd
+from ._nrrd import declared_spacing, read_nrrd, write_nrrd
 from .utils import LazyImageBatch, check_image_batch, stack_images
 from .utils._batch import ImageStepMixin, frame_ids, load_image
 
@@ -26,6 +26,8 @@ __all__ = [
 MANIFEST_NAME = "manifest.csv"
 REQUIRED_COLUMNS = ("id", "full", "nodule", "malignancy")
 _LABEL_MODES = ("required", "optional")
+# Frame columns of each image's declared (row_mm, col_mm) spacing, or None.
+SPACING_COLUMNS = ("full_spacing", "nodule_spacing")
 
 
 def _read_manifest(path, labels="required"):
@@ -53,6 +55,13 @@ def _read_manifest(path, labels="required"):
         raise ValueError(
             f"Manifest {os.fspath(manifest_path)!r} lacks column(s) {missing}; it "
             f"has {list(manifest.columns)}."
+        )
+    taken = [c for c in SPACING_COLUMNS if c in manifest.columns]
+    if taken:
+        raise ValueError(
+            f"Manifest {os.fspath(manifest_path)!r}: column(s) {taken} are filled "
+            "by load_nodule_dataset with each file's declared pixel spacing "
+            "(from its NRRD header); rename them."
         )
     if manifest["id"].duplicated().any():
         dup = manifest.loc[manifest["id"].duplicated(), "id"].tolist()[:5]
@@ -156,7 +165,11 @@ def load_nodule_dataset(path, *, lazy=False, allow_outside=False, labels="requir
     -------
     data : :class:`~sklearn.utils.Bunch`
         frame : DataFrame indexed by id, with columns ``full``, ``nodule`` (arrays
-            or paths) and the manifest's extra columns.
+            or paths), ``full_spacing`` and ``nodule_spacing`` (each file's
+            declared ``(row_mm, col_mm)`` pixel spacing, None where its header
+            declares none: what ``RadiomicsExtractor(spacing="nodule_spacing")``
+            reads, so that images in memory keep their files' spacing) and the
+            manifest's extra columns.
         full : ndarray of shape (n, 512, 512) or list of str
             Full slices (paths when ``lazy``).
         nodule : ndarray of shape (n,) and dtype object, or list of str
@@ -278,6 +291,10 @@ def load_nodule_dataset(path, *, lazy=False, allow_outside=False, labels="requir
     )
     for column in extra:
         frame[column] = manifest[column].to_numpy()
+    for column, spacing in zip(("full", "nodule"), SPACING_COLUMNS):
+        # Each file's declared spacing, so that images read into memory keep
+        # it (RadiomicsExtractor(spacing="nodule_spacing") reads the column).
+        frame[spacing] = [declared_spacing(f) for f in paths[column]]
     groups = (
         manifest["patient_id"].to_numpy() if "patient_id" in manifest.columns else None
     )

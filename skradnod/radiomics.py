@@ -26,6 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._nrrd import read_nrrd
 from ._radiomics_cache import FeatureCache
+from ._radiomics_spacing import spacing_rule, split_spacing_column
 from ._radiomics_worker import (
     _build_extractor,
     _extract_packed,
@@ -167,15 +168,20 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
     settings : dict, default=None
         pyradiomics settings (``binWidth``, ``normalize``,
         ``resampledPixelSpacing``...). ``force2D`` is always on.
-    spacing : tuple of (float, float), default=None
-        Pixel spacing ``(row_mm, col_mm)`` of every image. One rule decides the
-        spacing of each image, whatever form X takes: this parameter when given
-        (a warning names every NRRD header it contradicts), else the header of
-        each NRRD path (or of a lazy batch of paths with no steps), else
-        ``(1, 1)`` mm -- in-memory arrays carry no spacing. So an image gives the
-        same features as a path and as an array exactly when ``spacing`` is set
-        to the file's spacing (or the file's spacing is (1, 1)). A lazy batch
-        with steps (which may resize) warns that the files' spacing is dropped.
+    spacing : tuple of (float, float) or str, default=None
+        Pixel spacing ``(row_mm, col_mm)``. One rule decides the spacing of
+        each image, whatever form X takes: a pair applies to every image (a
+        warning names every NRRD header it contradicts); a string names a
+        column of a DataFrame X that holds each row's spacing (a number for
+        square pixels, a pair, or empty), X's one other column holding the
+        images -- :func:`skradnod.io.load_nodule_dataset` gives such columns
+        (``nodule_spacing``, ``full_spacing``) read from the files' headers, so
+        images read into memory keep their files' spacing; otherwise (None, or
+        an empty cell) the header of each NRRD path (or of a lazy batch of
+        paths with no steps), else ``(1, 1)`` mm. So an image gives the same
+        features as a path and as an array that carries its spacing. A lazy
+        batch with steps (which may resize) warns that the files' spacing is
+        dropped.
     n_jobs : int, default=None
         Images extracted in parallel with :class:`joblib.Parallel` (so any joblib
         backend, including dask, applies). None means 1 unless in a
@@ -232,7 +238,7 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
         "image_types": [list, tuple, dict],
         "feature_classes": [None, list, tuple, dict],
         "settings": [None, dict],
-        "spacing": [None, tuple, list],
+        "spacing": [None, tuple, list, str],
         "n_jobs": [None, Integral],
         "memory": [None, str, os.PathLike, HasMethods(["cache"])],
         "verbose": ["verbose"],
@@ -291,7 +297,7 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
                 f"Unknown pyradiomics feature class(es) {sorted(unknown)} in "
                 f"feature_classes; available: {sorted(getFeatureClasses())}."
             )
-        if self.spacing is not None:
+        if self.spacing is not None and not isinstance(self.spacing, str):
             spacing = tuple(self.spacing)
             if len(spacing) != 2 or not all(
                 isinstance(s, Real) and np.isfinite(s) and s > 0 for s in spacing
@@ -304,6 +310,9 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
 
     def _read(self, X):
         """Images as float64 2D arrays, their spacings and a name for each."""
+        column = ids = None
+        if isinstance(self.spacing, str):
+            X, column, ids = split_spacing_column(X, self.spacing)
         if isinstance(X, LazyImageBatch) and X.steps:
             # Per-image steps may resize: the files' spacing no longer applies.
             sources = X.sources
@@ -335,51 +344,14 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
         names = [
             f"sample {i} ({os.fspath(src)!r})" if is_path(src) else f"sample {i}"
             for i, src in enumerate(sources)
+        ] if ids is None else [
+            f"{row} ({os.fspath(src)!r})" if is_path(src) else row
+            for row, src in zip(ids, sources)
         ]
         lazy_steps = isinstance(X, LazyImageBatch) and bool(X.steps)
-        spacings = self._spacings(headers, names, lazy_steps)
+        spacings = spacing_rule(self.spacing, headers, names, lazy_steps, column)
         images = [np.asarray(im, dtype=np.float64) for im in images]
         return images, spacings, names
-
-    def _spacings(self, headers, names, lazy_steps):
-        """The one spacing rule: ``spacing`` > NRRD header > (1, 1) mm.
-
-        An explicit ``spacing`` that contradicts a header, and a lazy batch whose
-        steps drop the headers' spacing, are warned about (naming the sample and
-        both values) rather than applied silently.
-        """
-        if self.spacing is not None:
-            given = tuple(float(s) for s in self.spacing)
-            clashes = [
-                f"{name}: header {tuple(header['spacing'])}"
-                for name, header in zip(names, headers)
-                if header is not None
-                and not np.allclose(header["spacing"], given, rtol=1e-6, atol=0)
-            ]
-            if clashes:
-                warnings.warn(
-                    f"RadiomicsExtractor(spacing={given}) overrides the pixel "
-                    f"spacing of {len(clashes)} NRRD header(s) ("
-                    + "; ".join(clashes[:5])
-                    + ("; ..." if len(clashes) > 5 else "")
-                    + "); features use the parameter. Pass spacing=None to use "
-                    "each header's spacing.",
-                    UserWarning,
-                    stacklevel=4,
-                )
-            return [given] * len(headers)
-        if lazy_steps:
-            warnings.warn(
-                "RadiomicsExtractor got a LazyImageBatch with steps, which may "
-                "resize the images, so the files' pixel spacing is not applied: "
-                "features use (1, 1) mm. Pass spacing=(row_mm, col_mm) to set it.",
-                UserWarning,
-                stacklevel=4,
-            )
-        return [
-            tuple(header["spacing"]) if header is not None else (1.0, 1.0)
-            for header in headers
-        ]
 
     def _extract(self, images, spacings, params_json, stop_at_first=False):
         masks = _as_masks(self.mask, images, self.crop_fraction)
@@ -479,8 +451,10 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : image batch
-            A 3D array, a sequence of 2D arrays, or a sequence of NRRD paths.
+        X : image batch or DataFrame
+            A 3D array, a sequence of 2D arrays, or a sequence of NRRD paths;
+            with ``spacing`` a column name, a DataFrame of that column and one
+            column of images.
         y : None
             Ignored.
 
@@ -501,8 +475,10 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : image batch
-            A 3D array, a sequence of 2D arrays, or a sequence of NRRD paths.
+        X : image batch or DataFrame
+            A 3D array, a sequence of 2D arrays, or a sequence of NRRD paths;
+            with ``spacing`` a column name, a DataFrame of that column and one
+            column of images.
         y : None
             Ignored.
 
@@ -523,8 +499,10 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : image batch
-            A 3D array, a sequence of 2D arrays, or a sequence of NRRD paths.
+        X : image batch or DataFrame
+            A 3D array, a sequence of 2D arrays, or a sequence of NRRD paths;
+            with ``spacing`` a column name, a DataFrame of that column and one
+            column of images.
 
         Returns
         -------

@@ -90,7 +90,7 @@ def test_peer_and_full_slice_rows_are_built(bench):
     assert kind == "frame" and type(located).__name__ == "LocatedNoduleClassifier"
     lightgbm = pytest.importorskip("lightgbm")
     gbm, kind = bench.build_row("radiomic_gbm", "quick", 0, "cpu", None)
-    assert kind == "nodule"
+    assert kind == "nodule+spacing" and gbm[0].spacing == "nodule_spacing"
     assert isinstance(gbm[-1], lightgbm.LGBMClassifier)
     assert gbm[-1].class_weight == "balanced" and gbm[-1].random_state == 0
 
@@ -204,9 +204,16 @@ def test_the_late_fusion_row_averages_the_forest_and_the_cnn(bench):
     from sklearn.ensemble import VotingClassifier
 
     vote, kind = bench.build_row("vote_rf_cnn", "quick", 0, "cpu", None)
-    assert kind == "nodule" and isinstance(vote, VotingClassifier)
+    assert kind == "nodule+spacing" and isinstance(vote, VotingClassifier)
     assert vote.voting == "soft" and vote.weights is None
-    forest, cnn = (estimator for _, estimator in vote.estimators)
+    forest, crops_cnn = (estimator for _, estimator in vote.estimators)
+    # both read the crops-and-spacing frame: the forest at each crop's
+    # spacing, the CNN the crops alone
+    assert forest[0].spacing == "nodule_spacing"
+    crops, cnn = crops_cnn.named_steps["crops"], crops_cnn.named_steps["cnn"]
+    frame = pd.DataFrame({"nodule": [np.zeros((2, 2))], "nodule_spacing": [None]})
+    assert crops.transform(frame) is not None
+    pd.testing.assert_series_equal(crops.transform(frame), frame["nodule"])
     # each member is built exactly as its own row
     def values(estimator):  # the plain parameter values (objects differ by id)
         plain = (int, float, str, bool, tuple, type(None))

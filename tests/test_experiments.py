@@ -71,7 +71,8 @@ def test_registry_has_both_tables_with_their_rows_and_baselines():
     }
     for spec in EXPERIMENTS.values():
         assert spec.key == f"{spec.table}/{spec.name}"
-        assert spec.input in {"nodule", "full", "frame", "ratings", "none"}
+        assert spec.input in {
+                "nodule", "nodule+spacing", "full", "frame", "ratings", "none"}
 
 
 def test_resolve_rows_by_name_key_and_table():

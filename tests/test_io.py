@@ -113,7 +113,9 @@ def test_load_nodule_dataset_in_memory_and_lazy(tmp_path):
     np.testing.assert_array_equal(data.target, [r["malignancy"] for r in rows])
     np.testing.assert_array_equal(data.groups, [r["patient_id"] for r in rows])
     assert list(data.ids) == [r["id"] for r in rows]
-    assert list(data.frame.columns) == ["full", "nodule", "texture"]
+    assert list(data.frame.columns) == [
+        "full", "nodule", "texture", "full_spacing", "nodule_spacing"]
+    assert set(data.frame["nodule_spacing"]) == {(0.7, 0.7)}
     first, _ = read_nrrd(tmp_path / "full" / "0.nrrd")
     np.testing.assert_array_equal(data.frame.loc["n0", "full"], first)
 
@@ -123,6 +125,45 @@ def test_load_nodule_dataset_in_memory_and_lazy(tmp_path):
     loaded = NrrdLoader().fit_transform(lazy.frame["nodule"])
     for a, b in zip(loaded, data.nodule):
         np.testing.assert_array_equal(a, b)
+
+
+def test_features_are_the_same_from_memory_and_from_disk(tmp_path):
+    # Issue 21 item 9: the features row reads each crop beside its file's
+    # spacing, so reading the data into memory or lazily gives the same
+    # features (on main: (1, 1) mm in memory, the headers' spacing lazily).
+    from skradnod.experiments import get_experiment, row_input
+
+    rows = _write_dataset(tmp_path)
+    # one file declares another spacing, one declares none
+    crop, _ = read_nrrd(tmp_path / "nodule" / "1.nrrd")
+    write_nrrd(tmp_path / "nodule" / "1.nrrd", crop, spacing=(0.5, 0.6))
+    nrrd.write(str(tmp_path / "nodule" / "2.nrrd"),  # no spacing in the header
+               read_nrrd(tmp_path / "nodule" / "2.nrrd")[0].T.copy())
+    memory = load_nodule_dataset(tmp_path)
+    lazy = load_nodule_dataset(tmp_path, lazy=True)
+    spacings = list(memory.frame["nodule_spacing"])
+    assert spacings[1] == (0.5, 0.6) and spacings[2] is None
+    assert spacings == list(lazy.frame["nodule_spacing"])
+    extractor = get_experiment("nodule/features").build(preset="quick")[0][0]
+    assert extractor.spacing == "nodule_spacing"
+    extractor.set_params(image_types=("Original",), feature_classes=["shape2D"])
+    X = row_input(memory, "nodule/features")
+    assert list(X.columns) == ["nodule", "nodule_spacing"]
+    in_memory = extractor.fit_transform(X)
+    from_disk = extractor.fit_transform(row_input(lazy, "nodule/features"))
+    np.testing.assert_array_equal(in_memory, from_disk)
+    before = extractor.set_params(spacing=None).fit_transform(memory.nodule)
+    assert not np.array_equal(before, from_disk)
+    assert len(rows) == 6
+
+
+def test_a_manifest_may_not_name_the_spacing_columns(tmp_path):
+    _write_dataset(tmp_path)
+    manifest = pd.read_csv(tmp_path / "manifest.csv")
+    manifest.assign(nodule_spacing=0.7).to_csv(tmp_path / "manifest.csv", index=False)
+    with pytest.raises(ValueError, match=r"manifest.csv': column\(s\) "
+                       r"\['nodule_spacing'\] are filled by load_nodule_dataset"):
+        load_nodule_dataset(tmp_path)
 
 
 def test_load_nodule_dataset_without_patient_id(tmp_path):

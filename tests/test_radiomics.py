@@ -178,6 +178,59 @@ def test_spacing_contradictions_and_unknowns_are_named(tmp_path):
             RadiomicsExtractor(spacing=bad, **params).fit(crops)
 
 
+def test_a_spacing_column_carries_each_arrays_spacing(tmp_path):
+    # Issue 21 item 9: arrays carry their spacing in a frame column, so the same
+    # images give the same features as arrays and as paths (on main the arrays
+    # were measured at (1, 1) mm).
+    crops = [c.astype(np.int16) for c in _crops(3, size=20)]
+    spacings = [(0.7, 0.6), (0.5, 0.5), (0.9, 0.8)]
+    paths = []
+    for i, (crop, sp) in enumerate(zip(crops, spacings)):
+        paths.append(tmp_path / f"c{i}.nrrd")
+        write_nrrd(paths[-1], crop, spacing=sp)
+    params = {"image_types": ("Original",), "feature_classes": ["shape2D"]}
+    from_paths = RadiomicsExtractor(**params).fit_transform(paths)
+    index = pd.Index(["a", "b", "c"], name="id")
+    frame = pd.DataFrame({"nodule": list(crops), "sp": spacings}, index=index)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ext = RadiomicsExtractor(spacing="sp", **params)
+        np.testing.assert_array_equal(ext.fit_transform(frame), from_paths)
+        # a number is a square pixel; paths with matching cells agree silently
+        square = frame.assign(sp=[0.5, 0.5, 0.5])
+        np.testing.assert_array_equal(ext.fit_transform(square)[1], from_paths[1])
+        both = pd.DataFrame({"nodule": paths, "sp": spacings}, index=index)
+        np.testing.assert_array_equal(ext.fit_transform(both), from_paths)
+    area = list(ext.get_feature_names_out()).index(AREA)
+    bare = RadiomicsExtractor(**params).fit_transform(np.stack(crops))
+    assert (bare[:, area] != from_paths[:, area]).all()
+    # an empty cell falls back to the header (paths) or (1, 1) mm (arrays)
+    empty = [None, float("nan"), (0.9, 0.8)]
+    np.testing.assert_array_equal(
+        ext.fit_transform(pd.DataFrame({"nodule": paths, "sp": empty}, index=index)),
+        from_paths)
+    arrays = ext.fit_transform(frame.assign(sp=empty))
+    np.testing.assert_array_equal(arrays[:2], bare[:2])
+    # a cell that contradicts a header is applied and named
+    clash = pd.DataFrame({"nodule": paths, "sp": [(0.7, 0.6), 2.0, None]},
+                         index=index)
+    with pytest.warns(UserWarning, match=r"The column 'sp' overrides the pixel "
+                      r"spacing of 1 NRRD header\(s\) \(row id='b' .*header "
+                      r"\(0.5, 0.5\), column \(2.0, 2.0\)"):
+        ext.fit_transform(clash)
+    # bad cells name the row; a Series or a wrong frame is refused
+    for bad in [0.0, (1.0, -1.0), "wide", (1.0, 2.0, 3.0), float("inf")]:
+        with pytest.raises(ValueError, match=r"row id='b', column 'sp': a pixel "
+                           "spacing must be"):
+            ext.fit(frame.assign(sp=[0.7, bad, 0.7]))
+    with pytest.raises(ValueError, match="from the column 'sp' of a DataFrame X; "
+                       "got Series"):
+        ext.fit(frame["nodule"])
+    with pytest.raises(ValueError, match=r"two columns: 'sp' and one of images; X "
+                       r"has the columns \['nodule', 'sp', 'extra'\]"):
+        ext.fit(frame.assign(extra=1))
+
+
 def test_mask_options_select_the_planted_region():
     size = 40
     rr, cc = np.mgrid[:size, :size]

@@ -81,7 +81,7 @@ def test_fit_writes_the_model_and_its_card(features_model, folders):
     assert data["layout"] == "manifest.csv"
     assert data["spacing_mm"] == {"nodule": [list(SPACING), list(SPACING)]}
     crops = card["input_contract"]["images"]["nodule"]
-    assert card["input_contract"]["input"] == "nodule"
+    assert card["input_contract"]["input"] == "nodule+spacing"
     assert (crops["shape_min"], crops["shape_max"]) == ([16, 16], [24, 24])
     assert crops["spacing_min"] == crops["spacing_max"] == list(SPACING)
     loaded = load_nodule_dataset(folders[1])

@@ -33,6 +33,7 @@ __all__ = ["check_input_contract", "input_contract"]
 # The image columns each kind of row input reads (Experiment.input).
 _IMAGE_COLUMNS = {
     "nodule": ("nodule",),
+    "nodule+spacing": ("nodule",),
     "full": ("full",),
     "frame": ("full", "nodule"),
     "ratings": (),

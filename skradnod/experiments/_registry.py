@@ -67,7 +67,7 @@ def _nodule_rows():
             "nodule",
             "features",
             "Features",
-            "nodule",
+            "nodule+spacing",
             "pyradiomics features + the method's selection chain + the best of "
             "SVM / random forest / NN chosen by inner CV.",
             _features,

@@ -7,7 +7,11 @@ Each factory imports what it needs inside, so a missing optional dependency
 import os
 from pathlib import Path
 
+from ..io import SPACING_COLUMNS
 from ._spec import ExperimentUnavailable, _check_params
+
+# The frame column of each crop's pixel spacing (load_nodule_dataset's).
+SPACING_COLUMN = SPACING_COLUMNS[1]
 
 # --------------------------------------------------------------------------
 # Factories. Each imports what it needs inside, so a missing piece fails only
@@ -98,7 +102,12 @@ def _radiomics(settings, memory=None):
     from ..radiomics import RadiomicsExtractor
 
     image_types = tuple(settings["radiomics_image_types"])
-    return RadiomicsExtractor(image_types=image_types, memory=memory), {
+    # Each crop's pixel spacing rides in the frame's nodule_spacing column (read
+    # from its file's header), so features are the same from memory and disk.
+    extractor = RadiomicsExtractor(
+        image_types=image_types, spacing=SPACING_COLUMN, memory=memory
+    )
+    return extractor, {
         "radiomics_image_types": "+".join(image_types)
     }
 
@@ -233,7 +242,8 @@ def _features_images(settings, *, task, device, random_state, memory=None, **par
     model = FusionClassifier(
         transformers=[
             ("image", _crop_chain(settings, size), "nodule"),
-            ("features", make_pipeline(extractor, selector), "nodule"),
+            ("features", make_pipeline(extractor, selector),
+             ["nodule", SPACING_COLUMN]),
         ],
         module=FusionNet,
         module__image_width=width,

@@ -29,6 +29,7 @@ from ._html import _run_settings, write_html_report
 from ._presets import TASKS, _preset, _preset_name
 from ._registry import EXPERIMENTS, get_experiment, resolve_rows
 from ._report import _draw, _no_better_than_chance, _write_markdown
+from ._rows import SPACING_COLUMN
 from ._spec import ExperimentUnavailable
 
 __all__ = ["RATING_COLUMNS", "row_input", "run_experiments"]
@@ -70,6 +71,14 @@ def _row_input(data, kind):
     if kind in ("nodule", "full"):
         images = getattr(data, kind, None)
         return frame[kind].to_numpy() if images is None else images
+    if kind == "nodule+spacing":
+        # The crops and each one's pixel spacing (RadiomicsExtractor's column).
+        # A frame without the column (not from load_nodule_dataset) has no
+        # spacing to give: its cells are empty, so the headers' or (1, 1) mm.
+        spacing = (frame[SPACING_COLUMN] if SPACING_COLUMN in frame.columns
+                   else [None] * len(frame))
+        return pd.DataFrame({"nodule": list(_row_input(data, "nodule")),
+                             SPACING_COLUMN: list(spacing)}, index=frame.index)
     raise ValueError(f"Unknown experiment input {kind!r}.")
 
 

@@ -24,10 +24,12 @@ class Experiment:
         Row name, unique within its table.
     title : str
         Display name in ``results.md``.
-    input : {"nodule", "full", "frame", "ratings", "none"}
-        What the estimator reads: the nodule crops, the full slices, the data
-        frame (columns ``full`` and ``nodule``), the rating columns, or nothing
-        (the majority baseline).
+    input : {"nodule", "nodule+spacing", "full", "frame", "ratings", "none"}
+        What the estimator reads: the nodule crops, the crops beside their
+        pixel spacing (a frame of columns ``nodule`` and ``nodule_spacing``,
+        for the radiomics), the full slices, the data frame (columns ``full``,
+        ``nodule``, ``nodule_spacing``), the rating columns, or nothing (the
+        majority baseline).
     description : str
         One sentence for the report.
     factory : callable
