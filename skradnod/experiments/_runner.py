@@ -67,6 +67,10 @@ def _row_input(data, kind):
             )
         return frame[columns].to_numpy(dtype=float)
     if kind == "frame":
+        if SPACING_COLUMN not in frame.columns:
+            # Not from load_nodule_dataset: no spacing to give (empty cells:
+            # the headers' or (1, 1) mm), as for "nodule+spacing".
+            return frame.assign(**{SPACING_COLUMN: [None] * len(frame)})
         return frame
     if kind in ("nodule", "full"):
         images = getattr(data, kind, None)
