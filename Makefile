@@ -24,6 +24,7 @@ test: install
 
 lint: install
 	$(BIN)/ruff check skradnod tests benchmarks
+	$(BIN)/lint-imports
 
 docs: install
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html

@@ -21,7 +21,7 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
-from .utils._batch import LazyImageBatch, check_image_batch
+from .base._batch import LazyImageBatch, check_image_batch
 
 __all__ = ["DuplicateRemover"]
 

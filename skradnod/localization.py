@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from .utils import LazyImageBatch
+from .base import LazyImageBatch
 
 __all__ = ["TemplateMatcher"]
 

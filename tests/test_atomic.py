@@ -1,4 +1,4 @@
-"""A failed write leaves the previous file intact (issue 21, item 7)."""
+"""A failed write leaves the previous file intact."""
 
 import errno
 import json
@@ -6,8 +6,8 @@ import os
 
 import pytest
 
+from skradnod.base._atomic import atomic_write
 from skradnod.experiments import _runner
-from skradnod.utils._atomic import atomic_write
 
 
 def test_atomic_write_keeps_old_file_on_enospc(tmp_path):

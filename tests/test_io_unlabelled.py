@@ -4,7 +4,7 @@ path keeps refusing what it refused."""
 import numpy as np
 import pytest
 
-from skradnod._nrrd import declared_spacing
+from skradnod.base._nrrd import declared_spacing
 from skradnod.io import load_nodule_dataset, write_nrrd
 
 

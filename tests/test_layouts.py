@@ -1,12 +1,12 @@
-"""Tests of data set folders without a manifest (skradnod._layouts)."""
+"""Tests of data set folders without a manifest (skradnod.io._layouts)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from skradnod._layouts import UnusedFilesWarning, infer_manifest
 from skradnod.cli import main
 from skradnod.io import load_nodule_dataset, write_nrrd
+from skradnod.io._layouts import UnusedFilesWarning, infer_manifest
 
 # name -> (label, patient); each image's pixels hold the pair's number, so a
 # mix-up of files shows.

@@ -121,7 +121,7 @@ def test_center_regression_reads_paths_lazily(dataset):
 
 
 def test_image_steps_read_each_file_once_and_lazy_chains_none(tmp_path, monkeypatch):
-    import skradnod.utils._batch as batch_module
+    import skradnod.base._batch as batch_module
     from skradnod.preprocessing import ImageChain, Resize
 
     paths = []

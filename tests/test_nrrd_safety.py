@@ -1,4 +1,4 @@
-"""Hostile NRRD files (issue 21, items 1-2 and the NRRD weak points).
+"""Hostile NRRD files.
 
 Each test writes the hostile file it needs into ``tmp_path``: detached headers
 whose data file escapes the header's folder or is a FIFO, decompression bombs,
@@ -16,7 +16,7 @@ import nrrd
 import numpy as np
 import pytest
 
-from skradnod._nrrd import MAX_PIXELS
+from skradnod.base._nrrd import MAX_PIXELS
 from skradnod.io import NrrdLoader, read_nrrd, write_nrrd
 from skradnod.utils import LazyImageBatch
 
@@ -88,7 +88,7 @@ def _peak_of(call):
     return error, peak
 
 
-# -- item 1: the data file of a detached header stays in the header's folder --
+# -- the data file of a detached header stays in the header's folder --
 
 
 def test_detached_data_files_in_the_folder_are_read(tmp_path):
@@ -164,7 +164,7 @@ def test_multi_file_data_files_are_refused_clearly(tmp_path, data_file):
         _read_within(path)
 
 
-# -- item 2: decompression and reading are bounded by the declared size --
+# -- decompression and reading are bounded by the declared size --
 
 
 def _bomb(path, encoding, unpacked):

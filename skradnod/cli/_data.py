@@ -11,13 +11,13 @@ from ._common import UserError, _check_out_dir
 
 @contextmanager
 def unused_files_as_one_line(command):
-    """Print a folder layout's :class:`~skradnod._layouts.UnusedFilesWarning`
+    """Print a folder layout's :class:`~skradnod.io._layouts.UnusedFilesWarning`
     as one ``skradnod COMMAND: warning:`` line on stderr.
 
     Python's own display adds the warning's source line; other warnings are
     shown as they would have been.
     """
-    from .._layouts import UnusedFilesWarning
+    from ..io._layouts import UnusedFilesWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UnusedFilesWarning)

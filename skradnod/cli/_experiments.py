@@ -64,7 +64,7 @@ def _set_threads(threads):
 
 
 def _check_device(device):
-    from ..utils import resolve_device
+    from ..base import resolve_device
 
     try:
         return resolve_device(device)

@@ -189,9 +189,9 @@ def _read_card(model):
 
 
 def _predict(args, stream):
+    from ..base._atomic import atomic_write
     from ..experiments import OutOfContractError, predict_table
     from ..persistence import load_model
-    from ..utils._atomic import atomic_write
 
     card = _read_card(args.model)
     out = Path(args.out)

@@ -8,8 +8,8 @@
 import os
 from pathlib import Path
 
+from ..base._atomic import atomic_write
 from ..io import MANIFEST_NAME, write_nrrd
-from ..utils._atomic import atomic_write
 from ._render import SIZE
 
 ENV_VAR = "SKRADNOD_DATA"

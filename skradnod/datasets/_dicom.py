@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ..base._atomic import atomic_write
 from ..io import load_nodule_dataset
-from ..utils._atomic import atomic_write
 from ._base import pair_id, pixel_centre, write_manifest, write_pair
 from ._contours import RATINGS, diameter_px
 from ._pylidc import dicom_root, import_pylidc

@@ -13,8 +13,8 @@ import pandas as pd
 from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
+from ..base._atomic import atomic_write
 from ..io import MANIFEST_NAME, load_nodule_dataset
-from ..utils._atomic import atomic_write
 from . import _appearance, _render
 from ._base import get_data_home, pair_id, pixel_centre, write_manifest, write_pair
 from ._contours import RATINGS, diameter_px

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..io._readers import parse_malignancy_readers
 from ._bootstrap import _percentile_ci, bootstrap_indices
 from ._ordinal import RATING_LEVELS, fast_ordinal, three_class
 
@@ -45,68 +46,6 @@ One reader's rating against the rounded median of the others: ``accuracy``
 reference is 3), ``three_class_accuracy`` (1-2 / 3 / 4-5); and
 ``fleiss_kappa`` over the nodules (exact agreement corrected for chance).
 """
-
-_FORMAT = "the readers' ratings 1-5 separated by ';', e.g. '3;4;4'"
-
-
-def parse_malignancy_readers(values, *, ids=None, where="the data"):
-    """Read a ``malignancy_readers`` column: one int array of ratings per row.
-
-    Parameters
-    ----------
-    values : array-like of shape (n_samples,)
-        Strings such as ``"3;4;4"`` (an int, or a float holding one, is one
-        rating: pandas' reading of a column of one-rating cells).
-    ids : array-like of shape (n_samples,), default=None
-        Row ids, to name a bad row (default: positions).
-    where : str, default="the data"
-        What to name in the error (a manifest's path).
-
-    Returns
-    -------
-    readers : list of ndarray of int
-
-    Raises
-    ------
-    ValueError
-        If an entry is empty or not ratings 1-5 separated by ``;``; the message
-        names ``where``, the row id and the value.
-
-    Examples
-    --------
-    >>> from skradnod.evaluation import parse_malignancy_readers
-    >>> [r.tolist() for r in parse_malignancy_readers(["3;4;4", 5])]
-    [[3, 4, 4], [5]]
-    """
-    values = list(values)
-    ids = list(range(len(values))) if ids is None else list(ids)
-    out = []
-    for row_id, value in zip(ids, values):
-        ratings = _parse_one(value)
-        if ratings is None:
-            raise ValueError(
-                f"{where}: malignancy_readers of row id={row_id!r} is {value!r}; "
-                f"expected {_FORMAT}."
-            )
-        out.append(ratings)
-    return out
-
-
-def _parse_one(value):
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        # pandas reads a column of one-rating cells with an empty cell among
-        # them as floats: 4.0 is the cell "4" (the empty cell, NaN, is refused).
-        value = int(value)
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        parts = [str(value)]
-    elif isinstance(value, str):
-        parts = [p.strip() for p in value.split(";")]
-    else:  # NaN (an empty cell), a float, None
-        return None
-    if not all(p in ("1", "2", "3", "4", "5") for p in parts):
-        return None
-    return np.array([int(p) for p in parts], dtype=np.int64)
-
 
 def fleiss_kappa(counts, weights=None):
     """Fleiss' kappa of a subjects x categories table of rating counts.

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils import resolve_device
-from ..utils._atomic import atomic_write
+from ..base import resolve_device
+from ..base._atomic import atomic_write
 from ._registry import get_experiment
 
 __all__ = [

@@ -22,9 +22,9 @@ Rules (per image kind the row reads, full slice and/or nodule crop):
 
 import numpy as np
 
-from .._nrrd import declared_spacing
-from ..utils import is_path
-from ..utils._batch import load_image
+from ..base import is_path
+from ..base._batch import load_image
+from ..base._nrrd import declared_spacing
 from ._registry import get_experiment
 from ._runner import RATING_COLUMNS
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..base._atomic import atomic_write
 from ..evaluation._report import _jsonable
-from ..utils._atomic import atomic_write
 from ._presets import TASKS
 from ._report import (
     _LITERATURE_INTRO,

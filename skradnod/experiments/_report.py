@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..base._atomic import atomic_write
 from ..evaluation import plot_calibration, plot_confidence, plot_confusion_matrix
-from ..utils._atomic import atomic_write
 from ._presets import TABLES, TASKS
 
 __all__ = ["format_tables"]

@@ -13,6 +13,8 @@ import pandas as pd
 from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
+from ..base import resolve_device
+from ..base._atomic import atomic_write
 from ..datasets import RATINGS
 from ..evaluation import (
     METRICS,
@@ -23,8 +25,6 @@ from ..evaluation import (
 )
 from ..evaluation._report import _jsonable
 from ..model_selection import UngroupedSplitWarning
-from ..utils import resolve_device
-from ..utils._atomic import atomic_write
 from ._html import _run_settings, write_html_report
 from ._presets import TASKS, _preset, _preset_name
 from ._registry import EXPERIMENTS, get_experiment, resolve_rows

@@ -12,7 +12,7 @@ import torch
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
-from ..utils._atomic import atomic_write
+from ..base._atomic import atomic_write
 from ._gradcam import GradCAMDisplay, _n_samples, _plain, grad_cam
 from ._importance_display import FeatureImportanceDisplay
 

@@ -16,9 +16,9 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch import NeuralNet
 from skorch.utils import to_tensor
 
+from ..base import resolve_device
 from ..model_selection import ValidationSplit
 from ..nn import ConvAutoencoder
-from ..utils import resolve_device
 from ._contract import check_net_images
 from ._data import BatchCollate, NetDataset, make_loader
 from ._interrupt import InterruptMixin
@@ -207,7 +207,7 @@ class AutoencoderEmbedding(
         ----------
         X : image batch
             Images of one size: a 3D array, a list of 2D arrays, NRRD paths or
-            a :class:`~skradnod.utils.LazyImageBatch` (read by the data loader).
+            a :class:`~skradnod.base.LazyImageBatch` (read by the data loader).
         y : None
             Ignored.
         groups : array-like of shape (n_samples,) or None, default=None

@@ -28,8 +28,8 @@ from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetClassifier
 from skorch.utils import is_dataset, to_device, to_tensor
 
+from ..base import resolve_device
 from ..model_selection import ValidationSplit
-from ..utils import resolve_device
 from ._contract import check_net_images
 from ._data import BatchCollate, NetDataset, make_loader
 from ._interrupt import InterruptMixin
@@ -158,7 +158,7 @@ class BaseNetClassifier(
         Validate and convert ``X`` in ``fit`` (``reset=True``) and
         ``predict_proba`` (``reset=False``). The base accepts any image batch of
         :mod:`skradnod.utils` (a 3D array, a list / object array / Series of
-        equal-size 2D arrays, a :class:`~skradnod.utils.LazyImageBatch`) and
+        equal-size 2D arrays, a :class:`~skradnod.base.LazyImageBatch`) and
         returns a float32 3D array or the lazy batch; override for tables or
         dicts.
     ``get_module_params_from_data()``

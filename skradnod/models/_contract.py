@@ -7,7 +7,7 @@ records what it was trained on (:func:`record_contract`) and rejects a batch
 outside it at predict time (:func:`check_contract`), naming the sample.
 
 Images are 2D (one channel) by the data contract; a colour or vector image is
-already rejected by :func:`skradnod.utils.check_image_batch`.
+already rejected by :func:`skradnod.base.check_image_batch`.
 
 The value range is checked with a tolerance of one training range width beyond
 either end: fitted on [0, 1], a batch is accepted within [-1, 2]. Data
@@ -18,7 +18,7 @@ scanners or mild intensity shifts stay accepted.
 
 import numpy as np
 
-from ..utils import LazyImageBatch, check_image_batch
+from ..base import LazyImageBatch, check_image_batch
 
 __all__ = [
     "ImageContract", "check_contract", "check_net_images", "record_contract"
@@ -50,8 +50,8 @@ def _range_error(name, fitted_range, where, values, n_bad=None):
 class ImageContract:
     """The contract checked on each item of a lazy batch as it is read.
 
-    Appended to a :class:`~skradnod.utils.LazyImageBatch` at prediction
-    (:meth:`~skradnod.utils.LazyImageBatch.with_check`), so every image the
+    Appended to a :class:`~skradnod.base.LazyImageBatch` at prediction
+    (:meth:`~skradnod.base.LazyImageBatch.with_check`), so every image the
     data loader reads, in the main process or a worker, meets the size and
     value range an array batch is held to, and an error names the item's row
     id (or position) and file.
@@ -203,7 +203,7 @@ def check_net_images(estimator, X, *, reset):
         The model.
     X : image batch
         A 3D array, a list / object array / Series of equal-size 2D arrays,
-        NRRD paths, or a :class:`~skradnod.utils.LazyImageBatch`.
+        NRRD paths, or a :class:`~skradnod.base.LazyImageBatch`.
     reset : bool
         Record the contract (fit) instead of checking it.
 

@@ -1,7 +1,7 @@
 """Data for the nets: a Dataset over the data contract, batching and augmentation.
 
 :class:`NetDataset` reads one sample at a time (lazily for a
-:class:`~skradnod.utils.LazyImageBatch`), :class:`BatchCollate` stacks samples
+:class:`~skradnod.base.LazyImageBatch`), :class:`BatchCollate` stacks samples
 into tensors and augments training batches (method step 5) with
 :func:`augment_batch`, and :func:`make_loader` builds every net's data loader.
 :class:`CentreCollate` and :func:`augment_with_centres` do the same for the
@@ -53,7 +53,7 @@ class NetDataset(torch.utils.data.Dataset):
     ----------
     X : ndarray, list of ndarray, LazyImageBatch or dict of those
         The input. ``X[i]`` is read only when sample ``i`` is requested, so a
-        :class:`~skradnod.utils.LazyImageBatch` loads (and preprocesses) its
+        :class:`~skradnod.base.LazyImageBatch` loads (and preprocesses) its
         images inside the data loader, a few batches at a time. 2D samples
         (images) are returned with a leading channel axis.
     y : ndarray of shape (n_samples,) or None, default=None

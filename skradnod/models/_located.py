@@ -28,8 +28,8 @@ from sklearn.utils.metadata_routing import (
 )
 from sklearn.utils.validation import check_is_fitted
 
+from ..base import LazyImageBatch, is_path
 from ..localization import TemplateMatcher
-from ..utils import LazyImageBatch, is_path
 
 __all__ = ["LocatedNoduleClassifier", "crop_around"]
 

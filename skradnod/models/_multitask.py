@@ -9,10 +9,10 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch.utils import to_tensor
 
+from ..base import LazyImageBatch, is_path
 from ..callbacks import DynamicLossWeighting
 from ..localization import TemplateMatcher
 from ..nn import BACKBONES, MultiTaskNet
-from ..utils import LazyImageBatch, is_path
 from ._data import CentreCollate
 from ._transfer import TransferClassifier
 

@@ -26,7 +26,7 @@ import torch
 from sklearn.utils import check_random_state
 from skorch.utils import get_map_location
 
-from ..utils import resolve_device
+from ..base import resolve_device
 
 __all__ = ["RuntimeMixin", "torch_seeded"]
 

@@ -32,7 +32,7 @@ import torch
 from sklearn.utils._param_validation import StrOptions
 from skorch.dataset import unpack_data
 
-from ..utils import resolve_device
+from ..base import resolve_device
 
 __all__ = ["DeviceAugmentLoader", "SpeedMixin", "resolve_precision"]
 

@@ -1,21 +1,19 @@
-"""Utilities shared by skradnod's estimators: image batches and discovery."""
+"""Estimator discovery, and the image-batch helpers of :mod:`skradnod.base`.
 
-from ._batch import (
+The helpers moved to :mod:`skradnod.base`; they are re-exported here so that
+``from skradnod.utils import check_image_batch`` keeps working.
+"""
+
+from ..base import (  # noqa: F401 (re-exported for the old import paths)
     LazyImageBatch,
     check_image,
     check_image_batch,
     is_path,
+    resolve_device,
     stack_images,
 )
-from ._device import resolve_device
 from .discovery import all_estimators
 
-__all__ = [
-    "LazyImageBatch",
-    "all_estimators",
-    "check_image",
-    "check_image_batch",
-    "is_path",
-    "resolve_device",
-    "stack_images",
-]
+# Only discovery is this module's own; the helpers are documented (and listed
+# in __all__) under skradnod.base.
+__all__ = ["all_estimators"]

@@ -47,7 +47,7 @@ def spacing_cell(value, where):
 
     Examples
     --------
-    >>> from skradnod._radiomics_spacing import spacing_cell
+    >>> from skradnod.radiomics._spacing import spacing_cell
     >>> spacing_cell(0.7, "row 0"), spacing_cell((0.5, 0.6), "row 1")
     ((0.7, 0.7), (0.5, 0.6))
     >>> spacing_cell(float("nan"), "row 2") is None

@@ -18,7 +18,7 @@ from numbers import Integral
 
 import numpy as np
 
-from .._nrrd import read_nrrd
+from ._nrrd import read_nrrd
 
 __all__ = [
     "ImageStepMixin",
@@ -83,7 +83,7 @@ def describe_sample(index, source=None, row_id=None):
 
     Examples
     --------
-    >>> from skradnod.utils._batch import describe_sample
+    >>> from skradnod.base._batch import describe_sample
     >>> describe_sample(3, "a.nrrd", row_id="p07-n1")
     "row id='p07-n1' ('a.nrrd')"
     >>> describe_sample(3)

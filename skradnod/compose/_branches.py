@@ -17,9 +17,9 @@ from sklearn.utils._set_output import _safe_set_output
 from sklearn.utils.validation import _num_samples, column_or_1d
 from skorch.helper import SliceDict
 
-from .models._data import num_samples
-from .pipeline import kept_rows
-from .utils import LazyImageBatch, check_image_batch
+from ..base import LazyImageBatch, check_image_batch
+from ..models._data import num_samples
+from ..pipeline import kept_rows
 
 __all__ = ["BranchesMixin"]
 

@@ -403,7 +403,7 @@ def infer_manifest(root, *, labels="required"):
     ----------
     root : str or os.PathLike
         The data set folder, in one of the layouts of
-        :mod:`skradnod._layouts` (class folders ``1``-``5``, or ``full/`` and
+        :mod:`skradnod.io._layouts` (class folders ``1``-``5``, or ``full/`` and
         ``nodule/`` folders, or either with a ``labels.csv``).
     labels : {"required", "optional"}, default="required"
         With ``"optional"`` (data to predict on) a folder without class
@@ -443,7 +443,7 @@ def infer_manifest(root, *, labels="required"):
     >>> import os, tempfile
     >>> import numpy as np
     >>> from skradnod.io import write_nrrd
-    >>> from skradnod._layouts import infer_manifest
+    >>> from skradnod.io._layouts import infer_manifest
     >>> root = tempfile.mkdtemp()
     >>> for name, label in [("a", 2), ("b", 5)]:
     ...     for kind in ("full", "nodule"):

@@ -4,7 +4,7 @@ from sklearn.base import TransformerMixin, _fit_context
 from sklearn.utils import Bunch, get_tags
 from sklearn.utils.metaestimators import _BaseComposition
 
-from .utils._batch import ImageStepMixin, check_image_batch
+from ..base._batch import ImageStepMixin, check_image_batch
 
 __all__ = ["ImageChain"]
 

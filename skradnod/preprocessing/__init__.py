@@ -3,7 +3,7 @@
 Every transformer here takes an image batch of the data contract (a 3D array, a
 sequence of 2D arrays of varying size, or NRRD paths), works per image with OpenCV,
 and returns float32 images: a 3D array when sizes agree, else a 1D object array.
-Given a :class:`~skradnod.utils.LazyImageBatch` it computes nothing and returns the
+Given a :class:`~skradnod.base.LazyImageBatch` it computes nothing and returns the
 batch with its per-image step appended, so full slices are processed only when a
 data loader reads them.
 """
@@ -16,13 +16,13 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._chain import ImageChain
-from .utils._batch import (
+from ..base._batch import (
     ImageStepMixin,
     LazyImageBatch,
     check_image_batch,
     stack_images,
 )
+from ._chain import ImageChain
 
 __all__ = [
     "CLAHE",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .utils._atomic import atomic_write
+from ..base._atomic import atomic_write
 
 __all__ = ["FeatureCache"]
 

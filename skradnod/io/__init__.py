@@ -9,10 +9,10 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
+from ..base import LazyImageBatch, check_image_batch, stack_images
+from ..base._batch import ImageStepMixin, frame_ids, load_image
+from ..base._nrrd import declared_spacing, read_nrrd, write_nrrd
 from ._layouts import LABELS_NAME, UnusedFilesWarning, infer_manifest, read_table
-from ._nrrd import declared_spacing, read_nrrd, write_nrrd
-from .utils import LazyImageBatch, check_image_batch, stack_images
-from .utils._batch import ImageStepMixin, frame_ids, load_image
 
 __all__ = [
     "NrrdLoader",
@@ -92,7 +92,7 @@ def _read_manifest(path, labels="required"):
                 "patient-grouped folds."
             )
     if "malignancy_readers" in manifest.columns:
-        from .evaluation import parse_malignancy_readers
+        from ._readers import parse_malignancy_readers
 
         parse_malignancy_readers(manifest["malignancy_readers"], ids=manifest["id"],
                                  where=f"Manifest {os.fspath(manifest_path)!r}")
@@ -324,7 +324,7 @@ class NrrdLoader(
     Parameters
     ----------
     lazy : bool, default=False
-        If True, return a :class:`~skradnod.utils.LazyImageBatch` that reads each
+        If True, return a :class:`~skradnod.base.LazyImageBatch` that reads each
         image only when it is accessed (later image transformers then append their
         per-image step instead of computing), keeping memory to a few images.
 

@@ -489,7 +489,7 @@ def declared_spacing(path):
     Examples
     --------
     >>> import numpy as np, tempfile, os
-    >>> from skradnod._nrrd import declared_spacing, write_nrrd
+    >>> from skradnod.base._nrrd import declared_spacing, write_nrrd
     >>> path = os.path.join(tempfile.mkdtemp(), "image.nrrd")
     >>> write_nrrd(path, np.zeros((3, 4), np.int16), spacing=(0.7, 0.6))
     >>> declared_spacing(path)
@@ -556,7 +556,7 @@ def write_nrrd(path, array, spacing=None, *, compression_level=9):
         # NRRD lists axes x (columns) first.
         header["spacings"] = [float(col), float(row)]
     # Imported here: skradnod.utils imports this module.
-    from .utils._atomic import atomic_write
+    from ._atomic import atomic_write
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

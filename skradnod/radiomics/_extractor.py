@@ -24,15 +24,15 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._nrrd import read_nrrd
-from ._radiomics_cache import FeatureCache
-from ._radiomics_spacing import spacing_rule, split_spacing_column
-from ._radiomics_worker import (
+from ..base._batch import LazyImageBatch, check_image_batch, is_path
+from ..base._nrrd import read_nrrd
+from ._cache import FeatureCache
+from ._spacing import spacing_rule, split_spacing_column
+from ._worker import (
     _build_extractor,
     _extract_packed,
     _unpack,
 )
-from .utils._batch import LazyImageBatch, check_image_batch, is_path
 
 __all__ = ["RadiomicsExtractor"]
 

@@ -7,9 +7,9 @@ from sklearn.base import _fit_context
 from sklearn.utils.metadata_routing import MethodMapping, process_routing
 from sklearn.utils.validation import check_is_fitted
 
+from ..models._base import BaseNetClassifier
+from ..nn import FusionNet
 from ._branches import BranchesMixin
-from .models._base import BaseNetClassifier
-from .nn import FusionNet
 
 __all__ = ["FusionClassifier"]
 
