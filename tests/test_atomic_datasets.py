@@ -1,4 +1,4 @@
-"""Data-set writers never leave a partial file behind (issue 21, item 7).
+"""Data-set writers never leave a partial file behind.
 
 ``write_nrrd`` (so ``write_pair``, ``make-cohort`` and ``make-pairs``),
 ``write_manifest`` (so ``make-manifest``) write to a temporary file renamed

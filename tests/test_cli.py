@@ -123,7 +123,7 @@ def test_reproduce_without_patient_ids_warns_and_runs(cohort_dir, tmp_path, caps
             "no such file",
         ),
         (["make-cohort", "{tmp}/c", "--n-samples", "0"], "must be positive"),
-        # Issue 11, item 4: these gave raw tracebacks or a run where every
+        # These gave raw tracebacks or a run where every
         # row "failed".
         (["make-cohort", "{tmp}/file.txt"], "is a file, not a folder"),
         (["reproduce", "{cohort}", "--out", "{tmp}/file.txt"], "is a file"),

@@ -272,7 +272,7 @@ def test_design_example_radiomics_branch_with_groups_and_grid_search(tmp_path):
 
 
 def test_new_frame_needs_only_the_columns_the_branches_use():
-    # Issue 11, item 7: fitted on a frame with extra columns (cx, cy as
+    # Fitted on a frame with extra columns (cx, cy as
     # load_nodule_dataset gives), a new patient's frame holds just the used
     # columns, in any order; missing a used column is an error naming it.
     frame, y, _ = make_frame(24)

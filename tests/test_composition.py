@@ -1,5 +1,4 @@
-"""Composition: nested pipelines spliced, image-chain steps turned off
-(issue 21, item 10)."""
+"""Composition: nested pipelines spliced, image-chain steps turned off."""
 
 import pickle
 import warnings

@@ -1,4 +1,4 @@
-"""A fitted image net remembers its input contract (issue 11, item 2)."""
+"""A fitted image net remembers its input contract."""
 
 import numpy as np
 import pytest
@@ -68,7 +68,7 @@ def test_lazy_batches_check_the_size(tmp_path):
         paths.append(str(tmp_path / f"{i}.nrrd"))
     y = np.tile([0, 1], 4)
     net = NoduleCNNClassifier(**FAST).fit(LazyImageBatch(paths[:8]), y)
-    # A lazy fit learns the range as an array fit does (issue 21, item 6).
+    # A lazy fit learns the range as an array fit does.
     assert net.input_shape_ == (16, 16)
     low, high = net.input_range_
     assert 0 <= low < 0.1 and 0.9 < high <= 1

@@ -1,4 +1,4 @@
-"""``report.html``: a run's tables and figures in one page (issue 18, item 4)."""
+"""``report.html``: a run's tables and figures in one page."""
 
 import base64
 import json

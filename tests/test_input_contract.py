@@ -1,4 +1,4 @@
-"""One input contract for arrays, paths and lazy batches (issue 21, item 6).
+"""One input contract for arrays, paths and lazy batches.
 
 A lazy batch's items meet the checks of an array batch (size, value range,
 finite real pixels) when the loader reads them, and errors name the manifest

@@ -128,7 +128,7 @@ def test_load_nodule_dataset_in_memory_and_lazy(tmp_path):
 
 
 def test_features_are_the_same_from_memory_and_from_disk(tmp_path):
-    # Issue 21 item 9: the features row reads each crop beside its file's
+    # The features row reads each crop beside its file's
     # spacing, so reading the data into memory or lazily gives the same
     # features (on main: (1, 1) mm in memory, the headers' spacing lazily).
     from skradnod.experiments import get_experiment, row_input
@@ -241,7 +241,7 @@ def test_lazy_batch_reads_only_on_access(tmp_path):
 
 
 def test_mixed_dtypes_widen_and_never_change_a_pixel(tmp_path):
-    # Issue 11, item 1: the first crop is uint8, the others int16 with negative
+    # The first crop is uint8, the others int16 with negative
     # HU; reading in memory used to cast every crop to uint8 (-916 -> 108).
     _write_dataset(tmp_path)
     write_nrrd(tmp_path / "nodule" / "0.nrrd", np.full((8, 10), 200, dtype=np.uint8))
@@ -290,7 +290,7 @@ def test_empty_patient_id_is_an_error_naming_the_row(tmp_path, empty):
 
 
 def test_vector_and_empty_nrrd_messages(tmp_path):
-    # Issue 11, item 8: an RGB image read as "a volume of 40 slices", and a
+    # An RGB image read as "a volume of 40 slices", and a
     # 0-byte file reported with an empty reason.
     rgb = np.zeros((40, 40, 3), dtype=np.uint8)
     nrrd.write(str(tmp_path / "plain.nrrd"), rgb, index_order="C")

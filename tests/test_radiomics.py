@@ -126,7 +126,7 @@ def test_paths_use_header_spacing(tmp_path):
 
 
 def test_one_spacing_rule_path_and_array_agree(tmp_path):
-    # Issue 21 item 9: the same image as a path and as an array gives the same
+    # The same image as a path and as an array gives the same
     # features under the rule (spacing= set to the file's), and the documented
     # difference (arrays at (1, 1) mm) is exactly the spacing-dependent features.
     crop = _crops(1, size=24)[0].astype(np.int16)
@@ -179,7 +179,7 @@ def test_spacing_contradictions_and_unknowns_are_named(tmp_path):
 
 
 def test_a_spacing_column_carries_each_arrays_spacing(tmp_path):
-    # Issue 21 item 9: arrays carry their spacing in a frame column, so the same
+    # Arrays carry their spacing in a frame column, so the same
     # images give the same features as arrays and as paths (on main the arrays
     # were measured at (1, 1) mm).
     crops = [c.astype(np.int16) for c in _crops(3, size=20)]

@@ -1,4 +1,4 @@
-"""A rerun with ``resume`` keeps the rows an earlier run finished (issue 21, item 3)."""
+"""A rerun with ``resume`` keeps the rows an earlier run finished."""
 
 import json
 

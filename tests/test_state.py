@@ -1,4 +1,4 @@
-"""Model files hold the model, not the optimizer state (issue 11, item 5)."""
+"""Model files hold the model, not the optimizer state."""
 
 import io
 import pickle

@@ -70,6 +70,9 @@ class ConfusionMatrixDisplay(metrics.ConfusionMatrixDisplay):
         _, ax = _new_axes(ax, (4.8, 4.2))
         return super().plot(ax=ax, **kwargs)
 
+    # from_estimator and from_predictions only call scikit-learn's: they are
+    # written out for their docstrings, since scikit-learn's refer to labels of
+    # its own documentation that do not resolve in this one (sphinx -W).
     @classmethod
     def from_estimator(cls, estimator, X, y, **kwargs):
         """Plot the confusion matrix of a fitted classifier on ``X, y``.

@@ -70,7 +70,7 @@ PRESETS = {
         "rfecv_cv": 3,
         "rfecv_trees": 100,
         "cnn_width": 16,
-        # 32 px crops and 30 epochs since issue 17 (the method: 64, 60): see
+        # 32 px crops and 30 epochs (the method: 64, 60), as measured in
         # benchmarks/results/learning.md and the user guide's "Training recipe".
         "nodule_size": 32,
         "image_chain": "hu",

@@ -1,4 +1,4 @@
-"""Inspection: why a model predicts what it does (issue 18, item 3).
+"""Inspection: why a model predicts what it does.
 
 :class:`GradCAMDisplay` shows where in the image an image net looked
 (Grad-CAM, via captum), :class:`FeatureImportanceDisplay` which radiomic
