@@ -3,6 +3,7 @@
 Kept so that ``from skradnod.stacking import OutOfFoldProba`` keeps working.
 """
 
-from .compose import OutOfFoldProba
+from .compose import OutOfFoldProba  # noqa: F401 (re-exported for the old path)
 
-__all__ = ["OutOfFoldProba"]
+# Nothing of its own: OutOfFoldProba is documented under skradnod.compose.
+__all__ = []

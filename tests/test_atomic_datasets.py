@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skradnod import _nrrd
+from skradnod.base import _nrrd
 from skradnod.datasets._base import write_manifest, write_pair
 from skradnod.io import read_nrrd, write_nrrd
 
