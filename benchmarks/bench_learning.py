@@ -477,8 +477,9 @@ def added_to(path, context, results):
         if before[key] != context[key]:
             raise SystemExit(f"--add: {path} was made with other {key} "
                              f"({before[key]!r}, now {context[key]!r})")
-    names = {r["row"] for r in results}
-    merged = [r for r in earlier["results"] if r["row"] not in names] + results
+    # A replaced row keeps its place; new rows follow the earlier ones.
+    new = {r["row"]: r for r in results}
+    merged = [new.pop(r["row"], r) for r in earlier["results"]] + list(new.values())
     context = {
         **context,
         "command": f"{before['command']}; then {context['command']}",

@@ -237,7 +237,8 @@ def test_add_joins_rows_to_the_earlier_table_of_the_same_folds(bench, tmp_path):
     assert bench.main([*common, "--add", "--rows", "majority", "--variants",
                        'majority:strategy="stratified"']) == 0
     record = json.loads((out / "t.json").read_text())
-    # the repeated row replaced (with identical numbers: same folds), one added
+    # the repeated row replaced in its place (with identical numbers: same
+    # folds), one added after it
     assert [r["row"] for r in record["results"]] == [
         "majority", 'majority:strategy="stratified"']
     assert record["results"][0]["metrics"] == alone["metrics"]
@@ -250,3 +251,7 @@ def test_add_joins_rows_to_the_earlier_table_of_the_same_folds(bench, tmp_path):
                     "--rows", "majority"])
     with pytest.raises(SystemExit, match="there is no earlier"):
         bench.main([*common[:-1], "u", "--add", "--rows", "majority"])
+    # adding a row that is there already keeps the order
+    assert bench.main([*common, "--add", "--rows", "majority"]) == 0
+    assert [r["row"] for r in json.loads((out / "t.json").read_text())["results"]
+            ] == ["majority", 'majority:strategy="stratified"']
