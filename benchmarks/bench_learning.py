@@ -77,7 +77,8 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).parent / "results"
-# The frame column of each crop's pixel spacing (load_nodule_dataset's).
+# The frame column of each crop's pixel spacing (load_nodule_dataset's;
+# skradnod.io.SPACING_COLUMNS, imported lazily like the rest of skradnod here).
 SPACING = "nodule_spacing"
 CACHE = Path(
     os.environ.get("SKRADNOD_BENCH_CACHE", Path.home() / ".cache" / "skradnod")

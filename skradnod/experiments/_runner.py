@@ -53,6 +53,17 @@ def _as_dataset(data):
     )
 
 
+def _with_spacing(frame):
+    """``frame`` with its crops' spacing column, empty when it has none.
+
+    A frame not from load_nodule_dataset has no spacing to give: empty cells
+    mean the headers' spacing, else (1, 1) mm.
+    """
+    if SPACING_COLUMN in frame.columns:
+        return frame
+    return frame.assign(**{SPACING_COLUMN: [None] * len(frame)})
+
+
 def _row_input(data, kind):
     frame = data.frame
     if kind == "none":
@@ -67,22 +78,15 @@ def _row_input(data, kind):
             )
         return frame[columns].to_numpy(dtype=float)
     if kind == "frame":
-        if SPACING_COLUMN not in frame.columns:
-            # Not from load_nodule_dataset: no spacing to give (empty cells:
-            # the headers' or (1, 1) mm), as for "nodule+spacing".
-            return frame.assign(**{SPACING_COLUMN: [None] * len(frame)})
-        return frame
+        return _with_spacing(frame)
     if kind in ("nodule", "full"):
         images = getattr(data, kind, None)
         return frame[kind].to_numpy() if images is None else images
     if kind == "nodule+spacing":
         # The crops and each one's pixel spacing (RadiomicsExtractor's column).
-        # A frame without the column (not from load_nodule_dataset) has no
-        # spacing to give: its cells are empty, so the headers' or (1, 1) mm.
-        spacing = (frame[SPACING_COLUMN] if SPACING_COLUMN in frame.columns
-                   else [None] * len(frame))
-        return pd.DataFrame({"nodule": list(_row_input(data, "nodule")),
-                             SPACING_COLUMN: list(spacing)}, index=frame.index)
+        crops = pd.DataFrame({"nodule": list(_row_input(data, "nodule"))},
+                             index=frame.index)
+        return crops.assign(**{SPACING_COLUMN: _with_spacing(frame)[SPACING_COLUMN]})
     raise ValueError(f"Unknown experiment input {kind!r}.")
 
 
